@@ -161,7 +161,9 @@ def _resolve_dir(root: str | Path | None, download: bool) -> Path:
         directory = Path(root).expanduser()
         if not _has_all_files(directory):
             if not download:
-                raise GankitError(f"{directory} does not hold the 4 Fashion-MNIST IDX files; pass download=True or add them")
+                raise GankitError(
+                    f"{directory} does not hold the 4 Fashion-MNIST IDX files; add them or pass download=True"
+                )
             _download(directory)
         return directory
     directory = fashion_mnist_dir()
