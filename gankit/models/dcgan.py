@@ -120,6 +120,9 @@ class DCGANGenerator(nn.Module):
         return self.body(self.project_norm(x))
 
 
+D_NORMS = ("batch", "layer", "none")
+
+
 class DCGANDiscriminator(nn.Module):
     """`D(x [N, C, H, W] in [-1, 1]) -> raw scores [N]`, higher = more real."""
 
@@ -129,8 +132,11 @@ class DCGANDiscriminator(nn.Module):
         width: int,
         kernel_size: int = 4,
         max_width: int = 1024,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
+        if norm not in D_NORMS:
+            raise GankitError(f"dcgan D norm '{norm}' is unknown; choose one of: {', '.join(D_NORMS)}")
         stages, h0, w0 = dcgan_stages(in_shape)
         padding, _ = _padding(kernel_size)
         widths = _stage_widths(width, max_width, stages)
@@ -138,10 +144,14 @@ class DCGANDiscriminator(nn.Module):
         layers: list[nn.Module] = []
         fan_in = self.in_shape[0]
         for i, fan_out in enumerate(widths):
-            # No batch norm on the first layer (as in the paper); bias only where no BN follows.
-            layers.append(nn.Conv2d(fan_in, fan_out, kernel_size, 2, padding, bias=i == 0))
-            if i > 0:
+            # No normalisation on the first layer (as in the paper); bias only where no norm follows.
+            normed = i > 0 and norm != "none"
+            layers.append(nn.Conv2d(fan_in, fan_out, kernel_size, 2, padding, bias=not normed))
+            if normed and norm == "batch":
                 layers.append(nn.BatchNorm2d(fan_out))
+            elif normed:
+                # Per-sample normalisation: WGAN-GP's penalty is per sample, which batch norm would break.
+                layers.append(nn.GroupNorm(1, fan_out))
             layers.append(nn.LeakyReLU(0.2))
             fan_in = fan_out
         self.body = nn.Sequential(*layers)

@@ -1,0 +1,166 @@
+"""The one place that turns a resolved Config into objects.
+
+Models are rebuilt from the saved config alone (no dataset needed), which is how
+`gankit sample` and `gankit eval` work from a checkpoint file.
+"""
+
+import inspect
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gankit.config import Config, DataConfig, resolution_hw
+from gankit.errors import GankitError
+from gankit.train.ema import EMA, ema_beta
+from gankit.train.trainer import GANTrainer
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA, then Apple MPS, then CPU; asking for a missing accelerator is a user error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GankitError(f"device '{name}' was asked for but CUDA is not available here; use --device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise GankitError("device 'mps' was asked for but Apple MPS is not available here; use --device auto or cpu")
+    return torch.device(name)
+
+
+def data_shape(data: DataConfig) -> tuple[int, ...]:
+    """The shape of one sample, known from the config without loading any data."""
+    if data.name == "toy":
+        return (2,)
+    height, width = resolution_hw(data.resolution)
+    channels = data.channels if data.name == "folder" else 1
+    return (channels, height, width)
+
+
+def _construct(cls: type, what: str, args: tuple, options: dict) -> nn.Module:
+    """Call a model constructor, turning an unknown option into a one-line error."""
+    params = inspect.signature(cls.__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for key in options:
+        if key not in params and not takes_any:
+            valid = [n for n in params if n not in ("self", "z_dim", "out_shape", "in_shape", "width")]
+            raise GankitError(f"model.{what}_options: {cls.__name__} has no option '{key}'; valid: {', '.join(valid)}")
+    return cls(*args, **options)
+
+
+def build_models(cfg: Config) -> tuple[nn.Module, nn.Module]:
+    """G and D from the registry, with freshly initialised weights (seed the RNG first)."""
+    from gankit.models import MODELS, check_model_shape
+
+    shape = data_shape(cfg.data)
+    check_model_shape(cfg.model.name, shape)
+    g_cls, d_cls = MODELS[cfg.model.name]
+    m = cfg.model
+    G = _construct(g_cls, "g", (m.z_dim, shape, m.g_width), m.g_options)
+    D = _construct(d_cls, "d", (shape, m.d_width), m.d_options)
+    return G, D
+
+
+def build_generator(cfg: Config) -> nn.Module:
+    """Only G (for sampling from a checkpoint)."""
+    return build_models(cfg)[0]
+
+
+def _optimizer(name: str, params, lr: float, betas: list) -> torch.optim.Optimizer:
+    if name == "adam":
+        # The fused kernel does the same maths as the per-tensor loop in one pass.
+        fused = next(iter(params), None) is not None
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=fused or None)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=betas[0])
+    return torch.optim.SGD(params, lr=lr, momentum=betas[0])
+
+
+def build_optimizers(cfg: Config, G: nn.Module, D: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    t = cfg.train
+    opt_g = _optimizer(t.optimizer, list(G.parameters()), t.g_lr, t.g_betas)
+    opt_d = _optimizer(t.optimizer, list(D.parameters()), t.d_lr, t.d_betas)
+    return opt_g, opt_d
+
+
+def penalty_name(cfg: Config) -> str | None:
+    """The penalty D trains with: 'auto' means WGAN-GP's for the wgan-gp loss and none otherwise."""
+    name = cfg.loss.penalty
+    if name == "auto":
+        return "wgan-gp" if cfg.loss.name == "wgan-gp" else None
+    return None if name == "none" else name
+
+
+def build_trainer(cfg: Config, G: nn.Module, D: nn.Module) -> GANTrainer:
+    opt_g, opt_d = build_optimizers(cfg, G, D)
+    t, lo = cfg.train, cfg.loss
+    ema = EMA(G, ema_beta(t.ema_kimg, t.batch_size)) if t.ema_kimg > 0 else None
+    return GANTrainer(
+        G,
+        D,
+        opt_g,
+        opt_d,
+        lo.name,
+        penalty=penalty_name(cfg),
+        penalty_weight=lo.penalty_weight,
+        label_smoothing=lo.label_smoothing,
+        clip=lo.clip,
+        n_critic=t.n_critic,
+        g_steps=t.g_steps,
+        ema=ema,
+    )
+
+
+@dataclass
+class TrainingData:
+    """What the loop needs from the data: a resumable batch stream and a real reference for plots."""
+
+    sampler: object  # TensorSampler or ToySampler: .next() -> (x, labels), .state_dict(), .load_state_dict()
+    reference: torch.Tensor  # real samples for scatter plots / comparisons, [M, ...] on CPU
+    num_classes: int
+    conditional: bool = False  # pass labels on to G and D
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(real `[B, ...]`, labels `[B]` for conditional models, else None)."""
+        real, labels = self.sampler.next()
+        return real, labels if self.conditional else None
+
+
+def load_images(data: DataConfig):
+    """Load an image dataset named by the config, as `gankit.data.ImageData`."""
+    from gankit import data as datasets
+
+    height, width = resolution_hw(data.resolution)
+    if data.name == "fashion-mnist":
+        if height != width:
+            raise GankitError("fashion-mnist needs a square data.resolution; e.g. --set data.resolution=28")
+        return datasets.load_fashion_mnist(split=data.split, resolution=height, root=data.path or None)
+    if data.name == "digits":
+        if height != width:
+            raise GankitError("digits needs a square data.resolution; e.g. --set data.resolution=32")
+        return datasets.load_digits(split=data.split, resolution=height)
+    if not data.path:
+        raise GankitError("the folder dataset needs a path; pass --data PATH (a directory or .zip of images)")
+    return datasets.load_folder(data.path, (height, width), channels=data.channels, crop=data.crop)
+
+
+def build_data(cfg: Config, device: torch.device, rank: int = 0, world_size: int = 1) -> TrainingData:
+    """The training batch stream for the config, seeded from cfg.seed."""
+    from gankit import data as datasets
+
+    batch = cfg.train.batch_size
+    if cfg.data.name == "toy":
+        mixture = datasets.make_toy(cfg.data.toy)
+        sampler = datasets.ToySampler(mixture, batch, cfg.seed, device=device, rank=rank, world_size=world_size)
+        reference, _ = mixture.sample(2000, torch.Generator().manual_seed(12345))
+        return TrainingData(sampler, reference, 0)
+    images = load_images(cfg.data)
+    if images.images.shape[0] < batch:
+        raise GankitError(
+            f"the dataset has {images.images.shape[0]} images, fewer than train.batch_size={batch}; lower the batch size"
+        )
+    sampler = datasets.TensorSampler(images, batch, cfg.seed, device=device, rank=rank, world_size=world_size)
+    return TrainingData(sampler, images.images[:64], images.num_classes)

@@ -1,0 +1,208 @@
+"""The `gankit` command: train, sample, presets.
+
+User mistakes (GankitError) print one line on stderr and exit with code 2;
+anything else is a gankit bug and exits 1 with its traceback.
+"""
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from gankit import __version__
+from gankit.errors import GankitError
+
+EXIT_USER_ERROR = 2
+RESUME_CHANGEABLE = ("train.steps", "log.", "device")  # keys that may differ from the checkpoint's config
+
+
+def _train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a GAN from a preset and/or config file")
+    p.add_argument("--preset", help="preset name (see `gankit presets`)")
+    p.add_argument("--config", help="YAML file of config keys, applied after the preset")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one key, e.g. train.steps=500")
+    p.add_argument("--out", help="run directory (default: a new runs/NNNNN-PRESET)")
+    p.add_argument("--resume", metavar="RUN_DIR_OR_CKPT", help="continue a run from its latest checkpoint")
+    p.add_argument("--steps", type=int, help="shortcut for --set train.steps=N")
+    p.add_argument("--seed", type=int, help="shortcut for --set seed=S")
+    p.add_argument("--data", help="shortcut for --set data.path=PATH (image folder/zip, or Fashion-MNIST IDX dir)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (shortcut for --set device=...)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _sample_parser(sub) -> None:
+    p = sub.add_parser("sample", help="generate samples from a checkpoint (no dataset needed)")
+    p.add_argument("checkpoint", help="checkpoint .pt file or run directory")
+    p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--out", default="samples.png", help="output file (png, npy) or directory (png-dir)")
+    p.add_argument("--format", choices=("png", "npy", "png-dir"), default=None, help="default: from --out's suffix")
+    p.add_argument("--no-ema", action="store_true", help="use G instead of the weight-averaged G_ema")
+    p.add_argument("--device", default="auto")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gankit", description="Train, sample and evaluate GANs.")
+    parser.add_argument("--version", action="version", version=f"gankit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    _sample_parser(sub)
+    sub.add_parser("presets", help="list the presets with a one-line description each")
+    return parser
+
+
+def _shortcut_sets(args) -> list[str]:
+    sets = []
+    for flag, key in (("steps", "train.steps"), ("seed", "seed"), ("data", "data.path"), ("device", "device")):
+        value = getattr(args, flag)
+        if value is not None:
+            sets.append(f"{key}={value}" if flag != "data" else f"{key}='{value}'")
+    if args.no_progress:
+        sets.append("log.progress=false")
+    return sets
+
+
+def _next_run_dir(root: Path, preset: str) -> Path:
+    numbers = [int(m.group(1)) for p in root.glob("*") if (m := re.match(r"(\d{5})-", p.name))] if root.is_dir() else []
+    return root / f"{max(numbers, default=-1) + 1:05d}-{preset or 'custom'}"
+
+
+def _holds_run(run_dir: Path) -> bool:
+    """True once a run has left results there (a checkpoint, a log line or a sample)."""
+    log = run_dir / "log.jsonl"
+    return (
+        any(run_dir.glob("checkpoints/*.pt"))
+        or any(run_dir.glob("samples/*"))
+        or (log.is_file() and log.stat().st_size > 0)
+    )
+
+
+def _prepare_run_dir(out: str | None, preset: str) -> Path:
+    run_dir = Path(out) if out else _next_run_dir(Path("runs"), preset)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise GankitError(f"--out {run_dir} is a file, not a directory; choose another --out")
+    if _holds_run(run_dir):
+        raise GankitError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise GankitError(f"cannot write to run directory {run_dir} ({err.strerror}); choose another --out") from None
+    return run_dir
+
+
+def _resume_config(args, state: dict):
+    """The checkpoint's config, with only the keys that may change on resume overridden."""
+    from gankit.config import apply_overrides, from_dict, parse_set, validate
+
+    if args.preset or args.config:
+        saved = state["config"].get("preset", "")
+        if args.preset and args.preset != saved:
+            raise GankitError(
+                f"checkpoint is from preset '{saved}', not '{args.preset}'; drop --preset when resuming"
+            )
+        if args.config:
+            raise GankitError("--config cannot change a run being resumed; use --steps or --set log.* only")
+    cfg = from_dict(state["config"])
+    for assignment in args.set + _shortcut_sets(args):
+        key = assignment.split("=", 1)[0]
+        if not any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUME_CHANGEABLE):
+            raise GankitError(f"'{key}' cannot change when resuming (only train.steps, log.*, device); start a new run")
+        apply_overrides(cfg, parse_set(assignment), source=f"--set {assignment}")
+    validate(cfg)
+    return cfg
+
+
+def cmd_train(args) -> int:
+    import yaml
+
+    from gankit.config import resolve, to_dict
+    from gankit.train.checkpoint import find_checkpoint, load_checkpoint
+    from gankit.train.loop import run_training
+
+    if args.resume:
+        ckpt_path = find_checkpoint(args.resume)
+        state = load_checkpoint(ckpt_path)
+        cfg = _resume_config(args, state)
+        run_dir = Path(args.out) if args.out else ckpt_path.parent.parent
+        if cfg.train.steps <= state["step"]:
+            raise GankitError(
+                f"the checkpoint is already at step {state['step']} of train.steps={cfg.train.steps}; "
+                f"pass --steps N with N > {state['step']} to train further"
+            )
+    else:
+        if not args.preset and not args.config:
+            raise GankitError("choose what to train: --preset NAME (see `gankit presets`) or --config FILE")
+        cfg = resolve(args.preset, args.config, args.set + _shortcut_sets(args))
+        state, ckpt_path = None, None
+    if args.dry_run:
+        print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
+        return 0
+    if state is None:
+        run_dir = _prepare_run_dir(args.out, cfg.preset)
+    print(f"run directory: {run_dir}", file=sys.stderr)
+    try:
+        last = run_training(cfg, run_dir, resume=state, resume_path=ckpt_path)
+    except KeyboardInterrupt:
+        return 130
+    print(f"done: step {last['step']}, samples in {run_dir / 'samples'}, checkpoint {run_dir / 'checkpoints' / 'latest.pt'}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import torch
+
+    from gankit.build import build_generator, resolve_device
+    from gankit.config import from_dict
+    from gankit.sample import export_samples, fixed_latents, generate
+    from gankit.train.checkpoint import load_checkpoint, load_model_state
+
+    if args.n < 1:
+        raise GankitError(f"--n must be >= 1, got {args.n}")
+    fmt = args.format or {".npy": "npy", ".png": "png"}.get(Path(args.out).suffix.lower(), "png-dir")
+    state = load_checkpoint(args.checkpoint)
+    cfg = from_dict(state["config"])
+    device = resolve_device(args.device)
+    G = build_generator(cfg)
+    use_ema = state.get("G_ema") is not None and not args.no_ema
+    load_model_state(G, state["G_ema"] if use_ema else state["G"], "generator", args.checkpoint)
+    G.to(device)
+    out = Path(args.out)
+    if out.exists() and fmt != "png-dir" and out.is_dir():
+        raise GankitError(f"--out {out} is a directory; give a file name or use --format png-dir")
+    samples = generate(G, fixed_latents(args.n, G.z_dim, args.seed))
+    paths = export_samples(samples, out, fmt)
+    which = "G_ema" if use_ema else "G"
+    print(f"wrote {args.n} samples from {which} at step {state['step']} to {out if fmt != 'png-dir' else paths[0].parent}")
+    return 0
+
+
+def cmd_presets(args) -> int:
+    from gankit.config import list_presets
+
+    presets = list_presets()
+    width = max(len(name) for name in presets)
+    for name, description in presets.items():
+        print(f"{name.ljust(width)}  {description}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "presets": cmd_presets}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except GankitError as err:
+        print(f"gankit: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def entry_point() -> None:
+    sys.exit(main())

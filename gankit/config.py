@@ -1,0 +1,284 @@
+"""Run configuration: dataclass defaults, presets, YAML files and `--set` overrides.
+
+Order of precedence (later wins): dataclass defaults -> preset -> `--config FILE`
+-> `--set a.b=v`. Every layer goes through `apply_overrides`, which rejects unknown
+keys and values of the wrong type with a one-line `GankitError`; `validate`
+then checks ranges. The resolved config is a plain dict (`to_dict`) that is written
+into the run directory and every checkpoint, and `from_dict` rebuilds it exactly.
+"""
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from gankit.errors import GankitError
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass
+class DataConfig:
+    name: str = "toy"  # toy | fashion-mnist | digits | folder
+    toy: str = "ring"  # ring | grid (toy data only)
+    path: str = ""  # folder of images or .zip (folder); IDX directory (fashion-mnist, optional)
+    resolution: Any = 28  # int (square) or [height, width]
+    channels: int = 1  # folder data only; fashion-mnist and digits are greyscale
+    split: str = "train"
+    crop: str = "center"  # center | none (folder data only)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mlp"  # a key of gankit.models.MODELS
+    z_dim: int = 64
+    g_width: int = 128
+    d_width: int = 128
+    g_options: dict = field(default_factory=dict)  # extra keyword arguments of the G constructor
+    d_options: dict = field(default_factory=dict)  # extra keyword arguments of the D constructor
+
+
+@dataclass
+class LossConfig:
+    name: str = "nonsaturating"  # a key of gankit.losses.LOSSES
+    label_smoothing: float = 0.0  # one-sided: real target = 1 - label_smoothing
+    penalty: str = "auto"  # auto (wgan-gp for the wgan-gp loss, else none) | none | wgan-gp | r1
+    penalty_weight: float = 10.0
+    clip: float = 0.0  # WGAN weight clipping: D's weights clamped to [-clip, clip] after each step; 0 = off
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000  # G updates
+    batch_size: int = 64
+    n_critic: int = 1  # D steps per G step
+    g_steps: int = 1  # G steps per D step
+    optimizer: str = "adam"  # adam | rmsprop | sgd
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    g_betas: list = field(default_factory=lambda: [0.5, 0.999])  # adam betas; sgd/rmsprop use betas[0] as momentum
+    d_betas: list = field(default_factory=lambda: [0.5, 0.999])
+    ema_kimg: float = 0.0  # half-life of the G weight average in thousands of images; 0 = no EMA
+
+
+@dataclass
+class LogConfig:
+    every: int = 50  # steps between lines in log.jsonl
+    sample_every: int = 500  # steps between sample grids
+    checkpoint_every: int = 1000  # steps between checkpoints (latest.pt, plus step-N.pt)
+    keep_checkpoints: bool = False  # keep every periodic step-N.pt besides latest.pt
+    n_samples: int = 64  # images in each sample grid (points in each toy scatter: 1000)
+    progress: bool = True  # show the progress bar
+
+
+@dataclass
+class Config:
+    description: str = ""
+    preset: str = ""
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+def to_dict(cfg: Config) -> dict:
+    """Plain nested dict of the config (YAML- and checkpoint-safe)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(values: dict) -> Config:
+    """Rebuild a Config from `to_dict` output (or any partial nested dict)."""
+    cfg = Config()
+    apply_overrides(cfg, values, source="saved config")
+    return cfg
+
+
+def _type_ok(expected: Any, value: Any) -> bool:
+    if expected is Any:
+        return True
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _suggest(key: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(key, options, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(options)})"
+
+
+def apply_overrides(obj: Any, values: dict, source: str, prefix: str = "") -> None:
+    """Set fields of the dataclass `obj` from a nested dict, checking keys and types.
+
+    Unknown keys and wrong types raise GankitError naming the key and `source`.
+    """
+    if not isinstance(values, dict):
+        raise GankitError(f"{source}: expected a mapping for '{prefix or 'config'}', got {values!r}")
+    hints = get_type_hints(type(obj))
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if key not in hints:
+            raise GankitError(f"{source}: unknown config key '{name}'{_suggest(key, list(hints))}")
+        expected = hints[key]
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            apply_overrides(current, value, source, prefix=f"{name}.")
+            continue
+        if not _type_ok(expected, value):
+            raise GankitError(
+                f"{source}: '{name}' must be of type {expected.__name__}, got {value!r}; "
+                f"e.g. --set {name}={current!r}"
+            )
+        if expected is float:
+            value = float(value)
+        setattr(obj, key, value)
+
+
+def parse_set(assignment: str) -> dict:
+    """Turn 'a.b=v' into {'a': {'b': v}}; v is parsed as YAML (so 3, 1e-4, true, [1, 2] work)."""
+    if "=" not in assignment:
+        raise GankitError(f"--set expects key=value, got '{assignment}'; e.g. --set train.steps=500")
+    key, raw = assignment.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    nested: dict = {}
+    node = nested
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return nested
+
+
+def read_yaml(path: str | Path, what: str = "config file") -> dict:
+    """Load a YAML mapping, turning I/O and syntax problems into one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise GankitError(f"{what} {path} does not exist; check the path")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        first = str(err).splitlines()[0]
+        raise GankitError(f"{what} {path} is not valid YAML ({first}); fix the syntax") from None
+    if not isinstance(values, dict):
+        raise GankitError(f"{what} {path} must hold a mapping of config keys")
+    return values
+
+
+def list_presets() -> dict[str, str]:
+    """Preset name -> one-line description, sorted by name."""
+    out = {}
+    for path in sorted(PRESET_DIR.glob("*.yaml")):
+        out[path.stem] = str(read_yaml(path, "preset").get("description", ""))
+    return out
+
+
+def load_preset(name: str) -> dict:
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        names = list(list_presets())
+        raise GankitError(f"unknown preset '{name}'{_suggest(name, names)}; `gankit presets` lists them")
+    values = read_yaml(path, "preset")
+    values["preset"] = name
+    return values
+
+
+def resolve(preset: str | None, config_file: str | None, sets: list[str]) -> Config:
+    """Build the resolved config from the layers, then validate it."""
+    cfg = Config()
+    if preset:
+        apply_overrides(cfg, load_preset(preset), source=f"preset {preset}")
+    if config_file:
+        apply_overrides(cfg, read_yaml(config_file), source=str(config_file))
+    for assignment in sets:
+        apply_overrides(cfg, parse_set(assignment), source=f"--set {assignment}")
+    validate(cfg)
+    return cfg
+
+
+DATA_NAMES = ("toy", "fashion-mnist", "digits", "folder")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise GankitError(message)
+
+
+def resolution_hw(resolution: Any) -> tuple[int, int]:
+    """`data.resolution` as (height, width); int means square."""
+    if isinstance(resolution, int) and not isinstance(resolution, bool):
+        return resolution, resolution
+    if isinstance(resolution, (list, tuple)) and len(resolution) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in resolution
+    ):
+        return int(resolution[0]), int(resolution[1])
+    raise GankitError(f"data.resolution must be an int or [height, width], got {resolution!r}; e.g. --set data.resolution=32")
+
+
+def _validate_choices(cfg: Config) -> None:
+    from gankit.losses import LOSSES  # local: keeps config importable without torch for --help
+    from gankit.models import MODELS
+    from gankit.penalties import PENALTIES
+
+    d, m, lo, t = cfg.data, cfg.model, cfg.loss, cfg.train
+    _require(d.name in DATA_NAMES, f"data.name '{d.name}' is unknown; choose one of: {', '.join(DATA_NAMES)}")
+    _require(d.name != "toy" or d.toy in ("ring", "grid"), f"data.toy '{d.toy}' is unknown; choose ring or grid")
+    _require(d.crop in ("center", "none"), f"data.crop '{d.crop}' is unknown; choose center or none")
+    _require(m.name in MODELS, f"model.name '{m.name}' is unknown; choose one of: {', '.join(MODELS)}")
+    _require(lo.name in LOSSES, f"loss.name '{lo.name}' is unknown; choose one of: {', '.join(LOSSES)}")
+    penalties = ("auto", "none") + tuple(PENALTIES)
+    _require(lo.penalty in penalties, f"loss.penalty '{lo.penalty}' is unknown; choose one of: {', '.join(penalties)}")
+    _require(t.optimizer in OPTIMIZERS, f"train.optimizer '{t.optimizer}' is unknown; choose one of: {', '.join(OPTIMIZERS)}")
+    dev = cfg.device
+    _require(
+        dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:"),
+        f"device '{dev}' is unknown; choose auto, cpu, cuda, cuda:N or mps",
+    )
+
+
+def _validate_ranges(cfg: Config) -> None:
+    d, m, lo, t, lg = cfg.data, cfg.model, cfg.loss, cfg.train, cfg.log
+    h, w = resolution_hw(d.resolution)
+    _require(h >= 4 and w >= 4, f"data.resolution {d.resolution} is too small; use at least 4 pixels a side")
+    _require(d.channels in (1, 3, 4), f"data.channels must be 1, 3 or 4, got {d.channels}")
+    _require(m.z_dim >= 1, f"model.z_dim must be >= 1, got {m.z_dim}")
+    _require(m.g_width >= 1 and m.d_width >= 1, "model.g_width and model.d_width must be >= 1")
+    _require(t.steps >= 1, f"train.steps must be >= 1, got {t.steps}; e.g. --steps 1000")
+    _require(t.batch_size >= 1, f"train.batch_size must be >= 1, got {t.batch_size}")
+    _require(t.n_critic >= 1 and t.g_steps >= 1, "train.n_critic and train.g_steps must be >= 1")
+    _require(t.g_lr > 0 and t.d_lr > 0, f"learning rates must be > 0, got g_lr={t.g_lr} d_lr={t.d_lr}")
+    for name, betas in (("g_betas", t.g_betas), ("d_betas", t.d_betas)):
+        _require(
+            len(betas) == 2 and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas),
+            f"train.{name} must be two numbers in [0, 1), got {betas}",
+        )
+    _require(t.ema_kimg >= 0, f"train.ema_kimg must be >= 0, got {t.ema_kimg}")
+    _require(0 <= lo.label_smoothing < 1, f"loss.label_smoothing must be in [0, 1), got {lo.label_smoothing}")
+    _require(lo.penalty_weight >= 0, f"loss.penalty_weight must be >= 0, got {lo.penalty_weight}")
+    _require(lo.clip >= 0, f"loss.clip must be >= 0, got {lo.clip}")
+    for key in ("every", "sample_every", "checkpoint_every", "n_samples"):
+        _require(getattr(lg, key) >= 1, f"log.{key} must be >= 1, got {getattr(lg, key)}")
+
+
+def validate(cfg: Config) -> None:
+    """Check names and ranges; the first problem raises a one-line GankitError."""
+    _validate_choices(cfg)
+    _validate_ranges(cfg)
+    if cfg.loss.label_smoothing > 0:
+        from gankit.losses import SUPPORTS_LABEL_SMOOTHING
+
+        _require(
+            cfg.loss.name in SUPPORTS_LABEL_SMOOTHING,
+            f"loss.label_smoothing needs a loss with a real target ({', '.join(sorted(SUPPORTS_LABEL_SMOOTHING))}), "
+            f"not '{cfg.loss.name}'",
+        )

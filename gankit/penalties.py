@@ -1,0 +1,53 @@
+"""Regularisers that need D and autograd, not just its scores.
+
+Each returns a scalar (already averaged over the batch, not yet weighted) that D
+minimises in addition to its loss. `create_graph=True` makes the penalty itself
+differentiable with respect to D's parameters.
+"""
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from gankit.errors import GankitError
+
+
+def _input_gradients(D: nn.Module, x: Tensor, c: Tensor | None) -> Tensor:
+    """d(sum of D's scores)/dx for every sample, shape like `x` (one score per sample)."""
+    x = x.detach().requires_grad_(True)
+    scores = D(x, c)
+    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    return grad
+
+
+def wgan_gp(D: nn.Module, real: Tensor, fake: Tensor, c: Tensor | None = None) -> Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E (||grad D(x_hat)||_2 - 1)^2 at random interpolates.
+
+    One uniform alpha per sample, x_hat = alpha * real + (1 - alpha) * fake.
+    real, fake: `[N, ...]`, same shape.
+    """
+    alpha_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    alpha = torch.rand(alpha_shape, device=real.device, dtype=real.dtype)
+    x_hat = alpha * real.detach() + (1.0 - alpha) * fake.detach()
+    grad = _input_gradients(D, x_hat, c)
+    norms = grad.flatten(1).norm(2, dim=1)
+    return ((norms - 1.0) ** 2).mean()
+
+
+def r1(D: nn.Module, real: Tensor, fake: Tensor, c: Tensor | None = None) -> Tensor:
+    """R1 (Mescheder et al. 2018): E ||grad D(real)||^2 / 2 on real data only."""
+    grad = _input_gradients(D, real, c)
+    return 0.5 * grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
+Penalty = Callable[[nn.Module, Tensor, Tensor, Tensor | None], Tensor]
+
+PENALTIES: dict[str, Penalty] = {"wgan-gp": wgan_gp, "r1": r1}
+
+
+def get_penalty(name: str) -> Penalty:
+    """The penalty registered under `name`; a GankitError lists the valid names."""
+    if name not in PENALTIES:
+        raise GankitError(f"unknown penalty '{name}'; choose one of: none, {', '.join(PENALTIES)}")
+    return PENALTIES[name]

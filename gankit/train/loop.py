@@ -1,0 +1,185 @@
+"""The training run: the loop that reads top to bottom.
+
+    build -> (resume) -> for each step: D step(s), G step(s) -> log line -> sample grid -> checkpoint
+
+A run directory holds `config.yaml`, `log.jsonl`, `samples/step-XXXXXXX.png` and
+`checkpoints/latest.pt` (+ `step-XXXXXXX.pt` when kept). Ctrl-C and SIGTERM stop
+after the current step and write a checkpoint, so `gankit train --resume DIR`
+continues exactly: resuming gives the same weights as never stopping.
+"""
+
+import json
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from gankit.build import build_data, build_models, build_trainer, resolve_device
+from gankit.config import Config, to_dict
+from gankit.sample import fixed_latents, generate, save_samples
+from gankit.train.checkpoint import capture_rng, load_model_state, restore_rng, save_checkpoint
+
+FIXED_NOISE_SEED_OFFSET = 1_000_003  # fixed sample noise never shares a stream with training
+
+
+class StopRequested(Exception):
+    """Raised by the SIGTERM handler so the loop can checkpoint and exit cleanly."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _restore(state: dict, trainer, sampler, path: Path) -> None:
+    load_model_state(trainer.G, state["G"], "generator", path)
+    load_model_state(trainer.D, state["D"], "discriminator", path)
+    if trainer.ema is not None and state.get("G_ema") is not None:
+        load_model_state(trainer.ema.G_ema, state["G_ema"], "averaged generator", path)
+    trainer.opt_g.load_state_dict(state["opt_g"])
+    trainer.opt_d.load_state_dict(state["opt_d"])
+    sampler.load_state_dict(state["sampler"])
+    restore_rng(state["rng"])
+
+
+def _checkpoint_state(cfg: Config, trainer, sampler, step: int, nimg: int, fixed_z: torch.Tensor) -> dict:
+    return {
+        "config": to_dict(cfg),
+        "G": trainer.G.state_dict(),
+        "D": trainer.D.state_dict(),
+        "G_ema": trainer.ema.G_ema.state_dict() if trainer.ema is not None else None,
+        "opt_g": trainer.opt_g.state_dict(),
+        "opt_d": trainer.opt_d.state_dict(),
+        "rng": capture_rng(),
+        "sampler": sampler.state_dict(),
+        "fixed_z": fixed_z,
+        "step": step,
+        "nimg": nimg,
+        "best": None,
+    }
+
+
+class RunningMeans:
+    """Averages of the step statistics since the last log line (kept as tensors: no per-step sync on GPUs)."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, stats: dict[str, torch.Tensor]) -> None:
+        for key, value in stats.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value.float()
+        self.count += 1
+
+    def pop(self) -> dict[str, float]:
+        means = {key: round(float(value) / self.count, 6) for key, value in self.sums.items()}
+        self.sums, self.count = {}, 0
+        return means
+
+
+def write_samples(trainer, fixed_z: torch.Tensor, path: Path, reference: torch.Tensor) -> None:
+    """Sample grid (or scatter for 2-D data) from G_ema when it exists, else G, on the fixed noise."""
+    G = trainer.ema.G_ema if trainer.ema is not None else trainer.G
+    samples = generate(G, fixed_z)
+    save_samples(samples, path, reference=reference if samples.dim() == 2 else None)
+
+
+def run_training(cfg: Config, run_dir: Path, resume: dict | None = None, resume_path: Path | None = None) -> dict:
+    """Train per `cfg` in `run_dir` (created by the caller), optionally from a loaded checkpoint.
+
+    Returns the final log line (a dict of floats, plus step and nimg).
+    """
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    G, D = build_models(cfg)
+    G.to(device)
+    D.to(device)
+    if G.out_shape and len(G.out_shape) == 3 and device.type == "cpu":
+        # NHWC convolutions are markedly faster on CPU; the models keep their reshapes consistent with it.
+        G.to(memory_format=torch.channels_last)
+        D.to(memory_format=torch.channels_last)
+    trainer = build_trainer(cfg, G, D)
+    data = build_data(cfg, device)
+    n_points = 1000 if data.reference.dim() == 2 else cfg.log.n_samples
+    fixed_z = fixed_latents(n_points, cfg.model.z_dim, cfg.seed + FIXED_NOISE_SEED_OFFSET)
+    step, nimg = 0, 0
+    if resume is not None:
+        _restore(resume, trainer, data.sampler, resume_path)
+        step, nimg, fixed_z = resume["step"], resume["nimg"], resume["fixed_z"]
+
+    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    log_file = open(run_dir / "log.jsonl", "a")
+    means = RunningMeans()
+    images_per_step = cfg.train.batch_size * cfg.train.n_critic
+    t, lg = cfg.train, cfg.log
+    last_line: dict = {"step": step, "nimg": nimg}
+
+    def save(name: str) -> Path:
+        path = run_dir / "checkpoints" / name
+        save_checkpoint(path, _checkpoint_state(cfg, trainer, data.sampler, step, nimg, fixed_z))
+        return path
+
+    previous_handler = signal.signal(signal.SIGTERM, _raise_stop) if _main_thread() else None
+    bar = tqdm(total=t.steps, initial=step, disable=not lg.progress, unit="step", dynamic_ncols=True, file=sys.stderr)
+    interval_start, interval_steps = time.perf_counter(), 0
+    try:
+        while step < t.steps:
+            stats = trainer.train_step(data.next_batch)
+            step += 1
+            nimg += images_per_step
+            means.add(stats)
+            interval_steps += 1
+            bar.update(1)
+
+            if step % lg.every == 0 or step == t.steps:
+                elapsed = time.perf_counter() - interval_start
+                last_line = {"step": step, "nimg": nimg, **means.pop()}
+                last_line["steps_per_s"] = round(interval_steps / elapsed, 3)
+                last_line["images_per_s"] = round(interval_steps * images_per_step / elapsed, 1)
+                log_file.write(json.dumps(last_line) + "\n")
+                log_file.flush()
+                bar.set_postfix(_postfix(last_line), refresh=False)
+                interval_start, interval_steps = time.perf_counter(), 0
+            if step % lg.sample_every == 0 or step == t.steps:
+                write_samples(trainer, fixed_z, run_dir / "samples" / f"step-{step:07d}.png", data.reference)
+            if step % lg.checkpoint_every == 0 or step == t.steps:
+                save("latest.pt")
+                if lg.keep_checkpoints and step != t.steps:
+                    save(f"step-{step:07d}.pt")
+    except (KeyboardInterrupt, StopRequested):
+        bar.close()
+        path = save("latest.pt")
+        print(f"stopped at step {step}; checkpoint written to {path}; continue with: gankit train --resume {run_dir}",
+              file=sys.stderr)
+        raise
+    finally:
+        bar.close()
+        log_file.close()
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+    return last_line
+
+
+def _postfix(line: dict) -> dict:
+    keys = ("images_per_s", "d_loss", "g_loss", "real_score", "fake_score")
+    names = {"images_per_s": "img/s", "real_score": "D(real)", "fake_score": "D(fake)"}
+    return {names.get(k, k): f"{line[k]:.3g}" for k in keys if k in line}
+
+
+def _raise_stop(signum, frame):
+    raise StopRequested()
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
