@@ -78,12 +78,16 @@ def _holds_run(run_dir: Path) -> bool:
     )
 
 
-def _prepare_run_dir(out: str | None, preset: str) -> Path:
-    run_dir = Path(out) if out else _next_run_dir(Path("runs"), preset)
+def _check_run_dir(run_dir: Path) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise GankitError(f"--out {run_dir} is a file, not a directory; choose another --out")
     if _holds_run(run_dir):
         raise GankitError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
+
+
+def _prepare_run_dir(out: str | None, preset: str) -> Path:
+    run_dir = Path(out) if out else _next_run_dir(Path("runs"), preset)
+    _check_run_dir(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"
@@ -121,7 +125,7 @@ def cmd_train(args) -> int:
 
     from gankit.config import resolve, to_dict
     from gankit.train.checkpoint import find_checkpoint, load_checkpoint
-    from gankit.train.loop import run_training
+    from gankit.train.loop import prepare_training, run_training
 
     if args.resume:
         ckpt_path = find_checkpoint(args.resume)
@@ -141,11 +145,14 @@ def cmd_train(args) -> int:
     if args.dry_run:
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         return 0
+    if state is None and args.out:
+        _check_run_dir(Path(args.out))  # fail before the (possibly slow) data loading
+    training = prepare_training(cfg, resume=state, resume_path=ckpt_path)  # user errors surface before any write
     if state is None:
         run_dir = _prepare_run_dir(args.out, cfg.preset)
     print(f"run directory: {run_dir}", file=sys.stderr)
     try:
-        last = run_training(cfg, run_dir, resume=state, resume_path=ckpt_path)
+        last = run_training(training, run_dir)
     except KeyboardInterrupt:
         return 130
     print(f"done: step {last['step']}, samples in {run_dir / 'samples'}, checkpoint {run_dir / 'checkpoints' / 'latest.pt'}",

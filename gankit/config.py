@@ -9,6 +9,7 @@ into the run directory and every checkpoint, and `from_dict` rebuilds it exactly
 
 import dataclasses
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -109,6 +110,13 @@ def _type_ok(expected: Any, value: Any) -> bool:
     return isinstance(value, expected)
 
 
+def _yaml11_float(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _suggest(key: str, options: list[str]) -> str:
     close = difflib.get_close_matches(key, options, n=1)
     return f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(options)})"
@@ -131,6 +139,8 @@ def apply_overrides(obj: Any, values: dict, source: str, prefix: str = "") -> No
         if dataclasses.is_dataclass(current):
             apply_overrides(current, value, source, prefix=f"{name}.")
             continue
+        if expected is float and isinstance(value, str):
+            value = _yaml11_float(value)  # YAML 1.1 reads '1e-4' (no dot) as a string
         if not _type_ok(expected, value):
             raise GankitError(
                 f"{source}: '{name}' must be of type {expected.__name__}, got {value!r}; "
@@ -150,6 +160,8 @@ def parse_set(assignment: str) -> dict:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, str):
+        value = _yaml11_float(value) if re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value) else value
     nested: dict = {}
     node = nested
     parts = key.strip().split(".")

@@ -9,6 +9,7 @@ continues exactly: resuming gives the same weights as never stopping.
 """
 
 import json
+from dataclasses import dataclass
 import random
 import signal
 import sys
@@ -20,9 +21,10 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from gankit.build import build_data, build_models, build_trainer, resolve_device
+from gankit.build import TrainingData, build_data, build_models, build_trainer, resolve_device
 from gankit.config import Config, to_dict
 from gankit.sample import fixed_latents, generate, save_samples
+from gankit.train.trainer import GANTrainer
 from gankit.train.checkpoint import capture_rng, load_model_state, restore_rng, save_checkpoint
 
 FIXED_NOISE_SEED_OFFSET = 1_000_003  # fixed sample noise never shares a stream with training
@@ -91,17 +93,29 @@ def write_samples(trainer, fixed_z: torch.Tensor, path: Path, reference: torch.T
     save_samples(samples, path, reference=reference if samples.dim() == 2 else None)
 
 
-def run_training(cfg: Config, run_dir: Path, resume: dict | None = None, resume_path: Path | None = None) -> dict:
-    """Train per `cfg` in `run_dir` (created by the caller), optionally from a loaded checkpoint.
+@dataclass
+class Training:
+    """Everything a run needs, built (and restored from a checkpoint) before any file is written."""
 
-    Returns the final log line (a dict of floats, plus step and nimg).
+    cfg: Config
+    trainer: GANTrainer
+    data: TrainingData
+    fixed_z: torch.Tensor
+    step: int = 0
+    nimg: int = 0
+
+
+def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path | None = None) -> Training:
+    """Build models, optimizers and data from `cfg`; restore every state from `resume` when given.
+
+    Raises GankitError for anything the user must fix (bad shapes, missing data, mismatched checkpoint).
     """
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     G, D = build_models(cfg)
     G.to(device)
     D.to(device)
-    if G.out_shape and len(G.out_shape) == 3 and device.type == "cpu":
+    if len(G.out_shape) == 3 and device.type == "cpu":
         # NHWC convolutions are markedly faster on CPU; the models keep their reshapes consistent with it.
         G.to(memory_format=torch.channels_last)
         D.to(memory_format=torch.channels_last)
@@ -109,11 +123,17 @@ def run_training(cfg: Config, run_dir: Path, resume: dict | None = None, resume_
     data = build_data(cfg, device)
     n_points = 1000 if data.reference.dim() == 2 else cfg.log.n_samples
     fixed_z = fixed_latents(n_points, cfg.model.z_dim, cfg.seed + FIXED_NOISE_SEED_OFFSET)
-    step, nimg = 0, 0
+    training = Training(cfg, trainer, data, fixed_z)
     if resume is not None:
         _restore(resume, trainer, data.sampler, resume_path)
-        step, nimg, fixed_z = resume["step"], resume["nimg"], resume["fixed_z"]
+        training.step, training.nimg, training.fixed_z = resume["step"], resume["nimg"], resume["fixed_z"]
+    return training
 
+
+def run_training(training: Training, run_dir: Path) -> dict:
+    """Train in `run_dir` until cfg.train.steps. Returns the last log line (floats, plus step and nimg)."""
+    cfg, trainer, data, fixed_z = training.cfg, training.trainer, training.data, training.fixed_z
+    step, nimg = training.step, training.nimg
     (run_dir / "samples").mkdir(parents=True, exist_ok=True)
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

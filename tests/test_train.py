@@ -1,0 +1,159 @@
+"""The trainer's steps, EMA, checkpoints and exact resume."""
+
+import torch
+from torch import nn
+
+from gankit.cli import main
+from gankit.models import MODELS
+from gankit.train import EMA, GANTrainer, ema_beta
+from gankit.train.checkpoint import capture_rng, load_checkpoint, restore_rng
+
+
+def _toy_trainer(**kwargs) -> GANTrainer:
+    torch.manual_seed(0)
+    G_cls, D_cls = MODELS["mlp"]
+    G, D = G_cls(4, (2,), 16), D_cls((2,), 16)
+    opt_g = torch.optim.Adam(G.parameters(), 1e-3)
+    opt_d = torch.optim.Adam(D.parameters(), 1e-3)
+    return GANTrainer(G, D, opt_g, opt_d, **kwargs)
+
+
+def test_d_step_changes_only_d_and_g_step_only_g():
+    trainer = _toy_trainer()
+    g_before = [p.clone() for p in trainer.G.parameters()]
+    d_before = [p.clone() for p in trainer.D.parameters()]
+    trainer.d_step(torch.randn(8, 2))
+    assert all(torch.equal(a, b) for a, b in zip(g_before, trainer.G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, trainer.D.parameters()))
+    d_after = [p.clone() for p in trainer.D.parameters()]
+    trainer.g_step(8)
+    assert all(torch.equal(a, b) for a, b in zip(d_after, trainer.D.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, trainer.G.parameters()))
+    assert all(p.requires_grad for p in trainer.D.parameters())  # switched back on after G's step
+
+
+def test_reused_fake_gives_same_g_update_as_fresh_forward_with_same_z():
+    """The fast path (reuse D step's fake) is the same maths as running G again on the same z."""
+    results = []
+    for reuse in (True, False):
+        trainer = _toy_trainer(reuse_fake=reuse)
+        trainer.G.eval()  # BN in eval: two forwards of the same z are then identical
+        real = torch.randn(8, 2)
+        torch.manual_seed(1)
+        if reuse:
+            trainer.train_step(lambda: (real, None))
+        else:
+            z = trainer.sample_z(8)
+            with torch.no_grad():
+                fake = trainer.G(z)
+            trainer.d_step(real, None, fake)
+            trainer.g_step(8, fake=trainer.G(z))
+        results.append([p.detach().clone() for p in trainer.G.parameters()])
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_weight_clipping_bounds_d():
+    trainer = _toy_trainer(loss="wgan", clip=0.01)
+    trainer.d_step(torch.randn(8, 2))
+    assert all(p.abs().max() <= 0.01 + 1e-9 for p in trainer.D.parameters())
+
+
+def test_custom_loss_pair_and_penalty_callable():
+    calls = []
+
+    def d_loss(real_scores, fake_scores):
+        return fake_scores.mean() - real_scores.mean()
+
+    def g_loss(fake_scores, real_scores=None):
+        calls.append(real_scores is not None)
+        return -fake_scores.mean()
+
+    def penalty(D, real, fake, c):
+        return D(real).pow(2).mean()
+
+    trainer = _toy_trainer(loss=(d_loss, g_loss), penalty=penalty, penalty_weight=0.1)
+    stats = trainer.train_step(lambda: (torch.randn(8, 2), None))
+    assert {"d_loss", "g_loss", "penalty", "real_score", "fake_score"} <= set(stats)
+    assert calls == [True]
+
+
+def test_n_critic_draws_that_many_batches():
+    trainer = _toy_trainer(n_critic=3)
+    drawn = []
+
+    def next_batch():
+        drawn.append(1)
+        return torch.randn(8, 2), None
+
+    trainer.train_step(next_batch)
+    assert len(drawn) == 3
+
+
+def test_ema_with_zero_halflife_equals_g():
+    trainer = _toy_trainer(ema=None)
+    ema = EMA(trainer.G, ema_beta(0.0, 64))
+    trainer.ema = ema
+    trainer.train_step(lambda: (torch.randn(8, 2), None))
+    for a, b in zip(ema.G_ema.parameters(), trainer.G.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_ema_half_life_in_images():
+    assert abs(ema_beta(10.0, 100) ** 100 - 0.5) < 1e-9  # 100 updates x 100 images = 10 kimg
+    G = nn.Linear(1, 1)
+    ema = EMA(G, 0.5)
+    with torch.no_grad():
+        G.weight.fill_(1.0)
+        ema.G_ema.weight.fill_(0.0)
+    ema.update(G)
+    assert ema.G_ema.weight.item() == 0.5
+
+
+def test_rng_capture_restore_round_trip():
+    import random
+
+    import numpy as np
+
+    state = capture_rng()
+    a = (random.random(), np.random.rand(), torch.rand(1).item())
+    restore_rng(state)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == a
+
+
+def _weights(path):
+    return load_checkpoint(path)["G"]
+
+
+def test_resume_is_bit_exact_toy(tmp_path):
+    common = ["--preset", "toy-ring", "--no-progress", "--set", "train.batch_size=32", "--set", "log.every=1",
+              "--set", "model.g_width=16", "--set", "model.d_width=16", "--set", "train.ema_kimg=0.1"]
+    assert main(["train", *common, "--out", str(tmp_path / "full"), "--steps", "8"]) == 0
+    assert main(["train", *common, "--out", str(tmp_path / "half"), "--steps", "4"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "half"), "--steps", "8", "--no-progress"]) == 0
+    full = load_checkpoint(tmp_path / "full")
+    resumed = load_checkpoint(tmp_path / "half")
+    assert resumed["step"] == full["step"] == 8 and resumed["nimg"] == full["nimg"] == 8 * 32
+    for key in ("G", "D", "G_ema"):
+        for name, tensor in full[key].items():
+            assert torch.equal(tensor, resumed[key][name]), f"{key}.{name} differs after resume"
+
+
+def test_resume_is_bit_exact_dcgan_with_penalty(tmp_path, tiny_digits_args):
+    args = [*tiny_digits_args, "--set", "loss.name=wgan-gp", "--set", "train.n_critic=2",
+            "--set", "model.d_options={norm: layer}"]
+    assert main(["train", *args, "--out", str(tmp_path / "full"), "--steps", "4"]) == 0
+    assert main(["train", *args, "--out", str(tmp_path / "half"), "--steps", "2"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "half" / "checkpoints" / "latest.pt"), "--steps", "4"]) == 0
+    full, resumed = _weights(tmp_path / "full"), _weights(tmp_path / "half")
+    for name, tensor in full.items():
+        assert torch.equal(tensor, resumed[name]), name
+
+
+def test_checkpoint_loads_with_weights_only_and_holds_full_state(tmp_path, tiny_digits_args):
+    assert main(["train", *tiny_digits_args, "--out", str(tmp_path / "r"), "--steps", "2"]) == 0
+    state = torch.load(tmp_path / "r" / "checkpoints" / "latest.pt", weights_only=True)
+    for key in ("format", "gankit_version", "config", "G", "D", "opt_g", "opt_d", "rng", "sampler", "step", "nimg"):
+        assert key in state
+    assert state["config"]["preset"] == "dcgan-digits"
+    assert state["opt_d"]["state"]  # optimizer moments are saved, not just hyper-parameters
