@@ -125,7 +125,7 @@ def cmd_train(args) -> int:
 
     from gankit.config import resolve, to_dict
     from gankit.train.checkpoint import find_checkpoint, load_checkpoint
-    from gankit.train.loop import prepare_training, run_training
+    from gankit.train.loop import StopRequested, prepare_training, run_training
 
     if args.resume:
         ckpt_path = find_checkpoint(args.resume)
@@ -153,8 +153,8 @@ def cmd_train(args) -> int:
     print(f"run directory: {run_dir}", file=sys.stderr)
     try:
         last = run_training(training, run_dir)
-    except KeyboardInterrupt:
-        return 130
+    except StopRequested as stop:
+        return 128 + stop.signum  # the shell's convention for "ended by signal N"
     print(f"done: step {last['step']}, samples in {run_dir / 'samples'}, checkpoint {run_dir / 'checkpoints' / 'latest.pt'}",
           file=sys.stderr)
     return 0

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import random
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,7 +32,40 @@ FIXED_NOISE_SEED_OFFSET = 1_000_003  # fixed sample noise never shares a stream 
 
 
 class StopRequested(Exception):
-    """Raised by the SIGTERM handler so the loop can checkpoint and exit cleanly."""
+    """The run was stopped by Ctrl-C or SIGTERM after checkpointing; `signum` says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by signal {signum}")
+        self.signum = signum
+
+
+class GracefulStop:
+    """Turns the first Ctrl-C / SIGTERM into a request the loop honours between steps.
+
+    Stopping mid-step (after D's update, before G's) would save a state that no
+    uninterrupted run passes through, so resume could not be exact. A second Ctrl-C
+    interrupts at once.
+    """
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        print("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+
+    def __enter__(self) -> "GracefulStop":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def seed_everything(seed: int) -> None:
@@ -148,10 +182,9 @@ def run_training(training: Training, run_dir: Path) -> dict:
         save_checkpoint(path, _checkpoint_state(cfg, trainer, data.sampler, step, nimg, fixed_z))
         return path
 
-    previous_handler = signal.signal(signal.SIGTERM, _raise_stop) if _main_thread() else None
     bar = tqdm(total=t.steps, initial=step, disable=not lg.progress, unit="step", dynamic_ncols=True, file=sys.stderr)
     interval_start, interval_steps = time.perf_counter(), 0
-    try:
+    with GracefulStop() as stop, log_file, bar:
         while step < t.steps:
             stats = trainer.train_step(data.next_batch)
             step += 1
@@ -171,21 +204,15 @@ def run_training(training: Training, run_dir: Path) -> dict:
                 interval_start, interval_steps = time.perf_counter(), 0
             if step % lg.sample_every == 0 or step == t.steps:
                 write_samples(trainer, fixed_z, run_dir / "samples" / f"step-{step:07d}.png", data.reference)
-            if step % lg.checkpoint_every == 0 or step == t.steps:
-                save("latest.pt")
-                if lg.keep_checkpoints and step != t.steps:
+            if step % lg.checkpoint_every == 0 or step == t.steps or stop.signum is not None:
+                path = save("latest.pt")
+                if lg.keep_checkpoints and step % lg.checkpoint_every == 0 and step != t.steps:
                     save(f"step-{step:07d}.pt")
-    except (KeyboardInterrupt, StopRequested):
-        bar.close()
-        path = save("latest.pt")
-        print(f"stopped at step {step}; checkpoint written to {path}; continue with: gankit train --resume {run_dir}",
-              file=sys.stderr)
-        raise
-    finally:
-        bar.close()
-        log_file.close()
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
+            if stop.signum is not None and step < t.steps:
+                bar.close()
+                print(f"stopped at step {step}; checkpoint written to {path}; "
+                      f"continue with: gankit train --resume {run_dir}", file=sys.stderr)
+                raise StopRequested(stop.signum)
     return last_line
 
 
@@ -193,13 +220,3 @@ def _postfix(line: dict) -> dict:
     keys = ("images_per_s", "d_loss", "g_loss", "real_score", "fake_score")
     names = {"images_per_s": "img/s", "real_score": "D(real)", "fake_score": "D(fake)"}
     return {names.get(k, k): f"{line[k]:.3g}" for k in keys if k in line}
-
-
-def _raise_stop(signum, frame):
-    raise StopRequested()
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
