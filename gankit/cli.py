@@ -7,9 +7,10 @@ anything else is a gankit bug and exits 1 with its traceback.
 import argparse
 import re
 import sys
+import warnings
 from pathlib import Path
 
-from gankit import __version__
+from gankit import __version__, cli_eval
 from gankit.errors import GankitError
 
 EXIT_USER_ERROR = 2
@@ -49,6 +50,7 @@ def make_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _sample_parser(sub)
     sub.add_parser("presets", help="list the presets with a one-line description each")
+    cli_eval.add_parsers(sub)
     return parser
 
 
@@ -198,10 +200,21 @@ def cmd_presets(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "presets": cmd_presets}
+COMMANDS = {
+    "train": cmd_train,
+    "sample": cmd_sample,
+    "presets": cmd_presets,
+    "eval": cli_eval.cmd_eval,
+    "features": cli_eval.cmd_features,
+}
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"gankit: warning: {message}", file=file or sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _one_line_warning
     parser = make_parser()
     args = parser.parse_args(argv)
     try:

@@ -85,7 +85,8 @@ def _restore(state: dict, trainer, sampler, path: Path) -> None:
     restore_rng(state["rng"])
 
 
-def _checkpoint_state(cfg: Config, trainer, sampler, step: int, nimg: int, fixed_z: torch.Tensor) -> dict:
+def _checkpoint_state(cfg: Config, trainer, sampler, step: int, nimg: int, fixed_z: torch.Tensor,
+                      best: dict | None) -> dict:
     return {
         "config": to_dict(cfg),
         "G": trainer.G.state_dict(),
@@ -98,7 +99,7 @@ def _checkpoint_state(cfg: Config, trainer, sampler, step: int, nimg: int, fixed
         "fixed_z": fixed_z,
         "step": step,
         "nimg": nimg,
-        "best": None,
+        "best": best,
     }
 
 
@@ -137,6 +138,7 @@ class Training:
     fixed_z: torch.Tensor
     step: int = 0
     nimg: int = 0
+    best: dict | None = None  # {"key", "value", "step", "evals_since_best"} of the primary metric
 
 
 def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path | None = None) -> Training:
@@ -161,6 +163,7 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
     if resume is not None:
         _restore(resume, trainer, data.sampler, resume_path)
         training.step, training.nimg, training.fixed_z = resume["step"], resume["nimg"], resume["fixed_z"]
+        training.best = resume.get("best")
     return training
 
 
@@ -179,7 +182,7 @@ def run_training(training: Training, run_dir: Path) -> dict:
 
     def save(name: str) -> Path:
         path = run_dir / "checkpoints" / name
-        save_checkpoint(path, _checkpoint_state(cfg, trainer, data.sampler, step, nimg, fixed_z))
+        save_checkpoint(path, _checkpoint_state(cfg, trainer, data.sampler, step, nimg, fixed_z, training.best))
         return path
 
     bar = tqdm(total=t.steps, initial=step, disable=not lg.progress, unit="step", dynamic_ncols=True, file=sys.stderr)
@@ -204,6 +207,17 @@ def run_training(training: Training, run_dir: Path) -> dict:
                 interval_start, interval_steps = time.perf_counter(), 0
             if step % lg.sample_every == 0 or step == t.steps:
                 write_samples(trainer, fixed_z, run_dir / "samples" / f"step-{step:07d}.png", data.reference)
+            early_stop = False
+            if cfg.eval.every and (step % cfg.eval.every == 0 or step == t.steps):
+                improved, early_stop = evaluate_during_training(training, step, nimg, run_dir)
+                if improved:
+                    save("best.pt")
+            if early_stop:
+                path = save("latest.pt")
+                print(f"early stop at step {step}: no better {training.best['key']} in "
+                      f"{cfg.eval.patience} evaluations (best {training.best['value']:.4g} at step "
+                      f"{training.best['step']})", file=sys.stderr)
+                break
             if step % lg.checkpoint_every == 0 or step == t.steps or stop.signum is not None:
                 path = save("latest.pt")
                 if lg.keep_checkpoints and step % lg.checkpoint_every == 0 and step != t.steps:
@@ -214,6 +228,27 @@ def run_training(training: Training, run_dir: Path) -> dict:
                       f"continue with: gankit train --resume {run_dir}", file=sys.stderr)
                 raise StopRequested(stop.signum)
     return last_line
+
+
+def evaluate_during_training(training: Training, step: int, nimg: int, run_dir: Path) -> tuple[bool, bool]:
+    """Score G_ema (or G), append to metrics.jsonl, track the best. Returns (improved, stop early)."""
+    from gankit.metrics.evaluate import default_metrics, evaluate_generator, primary_key
+
+    cfg, trainer = training.cfg, training.trainer
+    G = trainer.ema.G_ema if trainer.ema is not None else trainer.G
+    which = "G_ema" if trainer.ema is not None else "G"
+    result = evaluate_generator(G, cfg, seed=cfg.seed, which=which, device=trainer.device)
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"step": step, "nimg": nimg, **result}) + "\n")
+    key, lower_is_better = primary_key(cfg.eval.metrics or default_metrics(cfg.data), cfg.data)
+    value, best = result[key], training.best
+    improved = best is None or (value < best["value"] if lower_is_better else value > best["value"])
+    if improved:
+        training.best = {"key": key, "value": value, "step": step, "evals_since_best": 0}
+    else:
+        best["evals_since_best"] += 1
+    patience = cfg.eval.patience
+    return improved, bool(patience) and training.best["evals_since_best"] >= patience
 
 
 def _postfix(line: dict) -> dict:
