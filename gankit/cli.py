@@ -214,14 +214,16 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def main(argv: list[str] | None = None) -> int:
-    warnings.showwarning = _one_line_warning
     parser = make_parser()
     args = parser.parse_args(argv)
+    previous_showwarning, warnings.showwarning = warnings.showwarning, _one_line_warning
     try:
         return COMMANDS[args.command](args)
     except GankitError as err:
         print(f"gankit: error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
+    finally:
+        warnings.showwarning = previous_showwarning
 
 
 def entry_point() -> None:
