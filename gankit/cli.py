@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from gankit import __version__
+from gankit import __version__, bench
 from gankit.errors import GankitError
 
 EXIT_USER_ERROR = 2
@@ -49,6 +49,7 @@ def make_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _sample_parser(sub)
     sub.add_parser("presets", help="list the presets with a one-line description each")
+    bench.add_parser(sub)
     return parser
 
 
@@ -198,7 +199,7 @@ def cmd_presets(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "presets": cmd_presets}
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "presets": cmd_presets, "bench": bench.cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
