@@ -127,9 +127,9 @@ class GANTrainer:
         if fake is None:
             with torch.no_grad():
                 fake = self.G(self.sample_z(real.shape[0]), c)
-        lazy = self.penalty_every > 1
+        # Lazy regularisation: the penalty every k-th D step, k times as heavy.
         with_penalty = self.d_updates % self.penalty_every == 0
-        loss, stats = self._d_objective(self.D, real, fake.detach(), c, with_penalty, self.penalty_every if lazy else 1)
+        loss, stats = self._d_objective(self.D, real, fake.detach(), c, with_penalty, self.penalty_every)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
@@ -177,14 +177,15 @@ class GANTrainer:
                 fake = self.G(self.sample_z(batch_size), c)
             fake_in = self._to_d(fake)
             fake_scores = D(fake_in, c)
-            real_in = self._to_d(real) if real is not None else None
+            needs_real = real is not None and (self.g_needs_real or self.feature_matching > 0)
+            real_in = self._to_d(real) if needs_real else None
             real_scores = None
             if self.g_needs_real and real is not None:
                 with torch.no_grad():
                     real_scores = D(real_in, c)
             loss = self.g_loss(fake_scores, real_scores)
             stats = {"g_loss": loss.detach()}
-            if self.feature_matching > 0 and real is not None:
+            if self.feature_matching > 0 and real_in is not None:
                 with torch.no_grad():
                     target = D.features(real_in, c).mean(dim=0)
                 fm = (D.features(fake_in, c).mean(dim=0) - target).pow(2).sum()
