@@ -11,9 +11,15 @@ import torch
 from torch import nn
 
 from gankit.config import Config, DataConfig, resolution_hw
+from gankit.augment import DInput
 from gankit.errors import GankitError
+from gankit.models.refbn import RefBatchG
+from gankit.models.tricks import MinibatchHeadD, PackedD, packed_shape, spectral_norm_all
 from gankit.train.ema import EMA, ema_beta
 from gankit.train.trainer import GANTrainer
+
+
+REF_BATCH_SEED_OFFSET = 2_000_003  # the reference batch of G's norm layers has its own noise stream
 
 
 def resolve_device(name: str) -> torch.device:
@@ -69,7 +75,28 @@ def build_models(cfg: Config) -> tuple[nn.Module, nn.Module]:
     g_cls, d_cls = MODELS[cfg.model.name]
     m = cfg.model
     G = _construct(g_cls, "g", (m.z_dim, shape, m.g_width), m.g_options)
-    D = _construct(d_cls, "d", (shape, m.d_width), m.d_options)
+    # PacGAN's D reads `pack` samples stacked along the first axis.
+    D = _construct(d_cls, "d", (packed_shape(shape, cfg.tricks.pack), m.d_width), m.d_options)
+    return apply_model_tricks(cfg, G, D, shape)
+
+
+def apply_model_tricks(cfg: Config, G: nn.Module, D: nn.Module, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+    """Wrap / edit G and D as `cfg.tricks` says, through the family contract only.
+
+    Spectral norm is applied here (not as a constructor option of each family) so that it
+    reaches every weight of any family, including the layers the wrappers add.
+    """
+    tr = cfg.tricks
+    if tr.g_norm != "batch":
+        G = RefBatchG(G, tr.g_norm, tr.ref_batch, seed=cfg.seed + REF_BATCH_SEED_OFFSET)
+    if tr.minibatch != "none":
+        D = MinibatchHeadD(D, tr.minibatch, kernels=tr.mbd_kernels, group_size=tr.stddev_group)
+    if tr.pack > 1:
+        D = PackedD(D, shape, tr.pack)
+    if tr.spectral_norm_d:
+        spectral_norm_all(D)
+    if tr.spectral_norm_g:
+        spectral_norm_all(G)
     return G, D
 
 
@@ -103,10 +130,35 @@ def penalty_name(cfg: Config) -> str | None:
     return None if name == "none" else name
 
 
+def lr_factor(schedule: str, step: int, horizon: int, decay_start: float, final: float) -> float:
+    """LR multiplier after `step` G steps: constant 1, or 1 until `decay_start * horizon`, then linear to `final`."""
+    if schedule == "constant":
+        return 1.0
+    start = decay_start * horizon
+    if step <= start:
+        return 1.0
+    progress = min(1.0, (step - start) / max(horizon - start, 1e-9))
+    return 1.0 + (final - 1.0) * progress
+
+
+def build_schedulers(cfg: Config, opt_g, opt_d) -> list:
+    """One LambdaLR per optimizer (state saved in checkpoints), or none for a constant LR."""
+    tr = cfg.tricks
+    if tr.lr_schedule == "constant":
+        return []
+    horizon = tr.schedule_steps or cfg.train.steps
+
+    def factor(step: int) -> float:
+        return lr_factor(tr.lr_schedule, step, horizon, tr.lr_decay_start, tr.lr_final)
+
+    return [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in (opt_g, opt_d)]
+
+
 def build_trainer(cfg: Config, G: nn.Module, D: nn.Module) -> GANTrainer:
     opt_g, opt_d = build_optimizers(cfg, G, D)
-    t, lo = cfg.train, cfg.loss
+    t, lo, tr = cfg.train, cfg.loss, cfg.tricks
     ema = EMA(G, ema_beta(t.ema_kimg, t.batch_size)) if t.ema_kimg > 0 else None
+    d_input = DInput(tr.augment, tr.instance_noise, tr.schedule_steps or t.steps)
     return GANTrainer(
         G,
         D,
@@ -120,6 +172,12 @@ def build_trainer(cfg: Config, G: nn.Module, D: nn.Module) -> GANTrainer:
         n_critic=t.n_critic,
         g_steps=t.g_steps,
         ema=ema,
+        d_input=d_input,
+        label_flip=tr.label_flip,
+        feature_matching=tr.feature_matching,
+        unrolled_steps=tr.unrolled_steps,
+        penalty_every=tr.penalty_every,
+        schedulers=build_schedulers(cfg, opt_g, opt_d),
     )
 
 

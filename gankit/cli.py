@@ -10,7 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from gankit import __version__, cli_eval
+from gankit import __version__, bench, cli_eval
 from gankit.errors import GankitError
 
 EXIT_USER_ERROR = 2
@@ -51,6 +51,7 @@ def make_parser() -> argparse.ArgumentParser:
     _sample_parser(sub)
     sub.add_parser("presets", help="list the presets with a one-line description each")
     cli_eval.add_parsers(sub)
+    bench.add_parser(sub)
     return parser
 
 
@@ -206,6 +207,7 @@ COMMANDS = {
     "presets": cmd_presets,
     "eval": cli_eval.cmd_eval,
     "features": cli_eval.cmd_features,
+    "bench": bench.cmd_bench,
 }
 
 

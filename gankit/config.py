@@ -86,6 +86,30 @@ class EvalConfig:
 
 
 @dataclass
+class TricksConfig:
+    """Stabilisers (issue 4); every default is off, so a config without this section trains as before."""
+
+    spectral_norm_d: bool = False  # spectral norm on every linear/conv weight of D
+    spectral_norm_g: bool = False  # ... and of G
+    minibatch: str = "none"  # none | stddev (ProGAN) | mbd (minibatch discrimination): a layer before D's score
+    mbd_kernels: int = 16  # minibatch discrimination: kernels (features added)
+    stddev_group: int = 4  # minibatch stddev: group size
+    pack: int = 1  # PacGAN: D scores this many samples concatenated; 1 = off
+    g_norm: str = "batch"  # batch | reference | virtual: how G's batch-norm layers get their statistics
+    ref_batch: int = 64  # reference batch size for g_norm reference/virtual
+    feature_matching: float = 0.0  # weight of the feature-matching term in G's loss; 0 = off
+    unrolled_steps: int = 0  # unrolled GAN: D steps unrolled for G's update; 0 = off
+    augment: str = ""  # DiffAugment policy, comma list of color, translation, cutout; "" = off
+    instance_noise: float = 0.0  # std of Gaussian noise on D inputs at step 0, annealed linearly to 0
+    label_flip: float = 0.0  # probability of swapping a real/fake pair's targets in D's loss
+    penalty_every: int = 1  # lazy regularisation: apply loss.penalty every k D steps, weighted by k
+    lr_schedule: str = "constant"  # constant | linear (both nets; linear decay after lr_decay_start)
+    lr_decay_start: float = 0.5  # fraction of the schedule where linear decay starts
+    lr_final: float = 0.0  # LR factor reached at the end of the schedule
+    schedule_steps: int = 0  # horizon (G steps) of the LR schedule and the noise annealing; 0 = train.steps
+
+
+@dataclass
 class Config:
     description: str = ""
     preset: str = ""
@@ -97,6 +121,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    tricks: TricksConfig = field(default_factory=TricksConfig)
 
 
 def to_dict(cfg: Config) -> dict:
@@ -312,6 +337,7 @@ def validate(cfg: Config) -> None:
     _validate_choices(cfg)
     _validate_ranges(cfg)
     _validate_eval(cfg)
+    validate_tricks(cfg)
     if cfg.loss.label_smoothing > 0:
         from gankit.losses import SUPPORTS_LABEL_SMOOTHING
 
@@ -320,3 +346,30 @@ def validate(cfg: Config) -> None:
             f"loss.label_smoothing needs a loss with a real target ({', '.join(sorted(SUPPORTS_LABEL_SMOOTHING))}), "
             f"not '{cfg.loss.name}'",
         )
+
+
+def validate_tricks(cfg: Config) -> None:
+    """The `tricks` section: choices, ranges, and combinations that cannot work."""
+    tr = cfg.tricks
+    _require(tr.minibatch in ("none", "stddev", "mbd"), f"tricks.minibatch '{tr.minibatch}' is unknown; choose none, stddev or mbd")
+    _require(tr.g_norm in ("batch", "reference", "virtual"), f"tricks.g_norm '{tr.g_norm}' is unknown; choose batch, reference or virtual")
+    _require(tr.lr_schedule in ("constant", "linear"), f"tricks.lr_schedule '{tr.lr_schedule}' is unknown; choose constant or linear")
+    for key in ("mbd_kernels", "ref_batch", "pack", "penalty_every"):
+        _require(getattr(tr, key) >= 1, f"tricks.{key} must be >= 1, got {getattr(tr, key)}")
+    _require(tr.stddev_group >= 2, f"tricks.stddev_group must be >= 2, got {tr.stddev_group}")
+    for key in ("feature_matching", "instance_noise", "unrolled_steps", "schedule_steps"):
+        _require(getattr(tr, key) >= 0, f"tricks.{key} must be >= 0, got {getattr(tr, key)}")
+    _require(0 <= tr.label_flip < 0.5, f"tricks.label_flip must be in [0, 0.5), got {tr.label_flip}")
+    _require(0 <= tr.lr_decay_start <= 1, f"tricks.lr_decay_start must be in [0, 1], got {tr.lr_decay_start}")
+    _require(0 <= tr.lr_final <= 1, f"tricks.lr_final must be in [0, 1], got {tr.lr_final}")
+    _require(
+        cfg.train.batch_size % tr.pack == 0,
+        f"tricks.pack={tr.pack} must divide train.batch_size={cfg.train.batch_size}; e.g. --set train.batch_size={tr.pack * 64}",
+    )
+    _require(
+        not tr.augment or cfg.data.name != "toy",
+        "tricks.augment (DiffAugment) needs image data; 2-D toy points cannot be translated or cut out",
+    )
+    from gankit.augment import parse_policy
+
+    parse_policy(tr.augment)

@@ -41,9 +41,25 @@ def r1(D: nn.Module, real: Tensor, fake: Tensor, c: Tensor | None = None) -> Ten
     return 0.5 * grad.flatten(1).pow(2).sum(dim=1).mean()
 
 
+def dragan(D: nn.Module, real: Tensor, fake: Tensor, c: Tensor | None = None) -> Tensor:
+    """DRAGAN (Kodali et al. 2017): E (||grad D(x_hat)||_2 - 1)^2 around the real data.
+
+    x_hat = real + alpha * delta, delta = 0.5 * std(real) * U[0, 1) noise (std over the
+    whole batch), one uniform alpha per sample: the gradient is kept near 1 in a noisy
+    neighbourhood of the data, where mode-collapsing sharp gradients appear.
+    """
+    real = real.detach()
+    delta = 0.5 * real.std() * torch.rand_like(real)
+    alpha_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    alpha = torch.rand(alpha_shape, device=real.device, dtype=real.dtype)
+    grad = _input_gradients(D, real + alpha * delta, c)
+    norms = grad.flatten(1).norm(2, dim=1)
+    return ((norms - 1.0) ** 2).mean()
+
+
 Penalty = Callable[[nn.Module, Tensor, Tensor, Tensor | None], Tensor]
 
-PENALTIES: dict[str, Penalty] = {"wgan-gp": wgan_gp, "r1": r1}
+PENALTIES: dict[str, Penalty] = {"wgan-gp": wgan_gp, "r1": r1, "dragan": dragan}
 
 
 def get_penalty(name: str) -> Penalty:

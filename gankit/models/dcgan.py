@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from gankit.errors import GankitError
-from gankit.models.layers import as_shape, check_int, init_dcgan_weights, reject_labels
+from gankit.models.layers import as_shape, check_dropout, check_int, init_dcgan_weights, reject_labels
+from gankit.models.tricks import make_activation
 
 MAX_STAGES = 6
 
@@ -85,9 +86,12 @@ class DCGANGenerator(nn.Module):
         width: int,
         kernel_size: int = 4,
         max_width: int = 1024,
+        activation: str = "relu",
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         check_int("z_dim", z_dim, 1)
+        check_dropout(dropout)
         stages, h0, w0 = dcgan_stages(out_shape)
         padding, output_padding = _padding(kernel_size)
         widths = _stage_widths(width, max_width, stages)
@@ -97,7 +101,7 @@ class DCGANGenerator(nn.Module):
         self.base_channels = widths[-1]
         # Bias-free where batch norm's shift follows.
         self.project = nn.Linear(z_dim, h0 * w0 * widths[-1], bias=False)
-        self.project_norm = nn.Sequential(nn.BatchNorm2d(widths[-1]), nn.ReLU())
+        self.project_norm = nn.Sequential(nn.BatchNorm2d(widths[-1]), make_activation(activation))
         layers: list[nn.Module] = []
         channels = widths[::-1][1:] + [self.out_shape[0]]
         fan_in = widths[-1]
@@ -107,7 +111,9 @@ class DCGANGenerator(nn.Module):
                 fan_in, fan_out, kernel_size, stride=2, padding=padding,
                 output_padding=output_padding, bias=last,
             ))
-            layers += [nn.Tanh()] if last else [nn.BatchNorm2d(fan_out), nn.ReLU()]
+            layers += [nn.Tanh()] if last else [nn.BatchNorm2d(fan_out), make_activation(activation)]
+            if dropout > 0 and not last:
+                layers.append(nn.Dropout(dropout))  # pix2pix-style noise in G
             fan_in = fan_out
         self.body = nn.Sequential(*layers)
         self.apply(init_dcgan_weights)
@@ -133,6 +139,7 @@ class DCGANDiscriminator(nn.Module):
         kernel_size: int = 4,
         max_width: int = 1024,
         norm: str = "batch",
+        activation: str = "lrelu",
     ) -> None:
         super().__init__()
         if norm not in D_NORMS:
@@ -152,7 +159,7 @@ class DCGANDiscriminator(nn.Module):
             elif normed:
                 # Per-sample normalisation: WGAN-GP's penalty is per sample, which batch norm would break.
                 layers.append(nn.GroupNorm(1, fan_out))
-            layers.append(nn.LeakyReLU(0.2))
+            layers.append(make_activation(activation))
             fan_in = fan_out
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(h0 * w0 * widths[-1], 1)

@@ -25,6 +25,7 @@ from gankit.models.layers import (
     numel,
     reject_labels,
 )
+from gankit.models.tricks import make_activation
 
 
 class MLPGenerator(nn.Module):
@@ -37,11 +38,14 @@ class MLPGenerator(nn.Module):
         width: int,
         hidden_layers: int = 3,
         batchnorm: bool = True,
+        activation: str = "relu",
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         check_int("z_dim", z_dim, 1)
         check_int("width", width, 1)
         check_int("hidden_layers", hidden_layers, 1)
+        check_dropout(dropout)
         self.z_dim = z_dim
         self.out_shape = check_flat_or_image_shape(out_shape, "mlp")
         layers: list[nn.Module] = []
@@ -51,7 +55,10 @@ class MLPGenerator(nn.Module):
             layers.append(nn.Linear(fan_in, width, bias=not batchnorm))
             if batchnorm:
                 layers.append(nn.BatchNorm1d(width))
-            layers.append(nn.ReLU())
+            layers.append(make_activation(activation))
+            if dropout > 0:
+                # pix2pix-style noise: dropout in G, active whenever G is in train mode.
+                layers.append(nn.Dropout(dropout))
             fan_in = width
         layers.append(nn.Linear(fan_in, numel(self.out_shape)))
         if len(self.out_shape) == 3:
@@ -72,6 +79,7 @@ class MLPDiscriminator(nn.Module):
         width: int,
         hidden_layers: int = 3,
         dropout: float = 0.0,
+        activation: str = "lrelu",
     ) -> None:
         super().__init__()
         check_int("width", width, 1)
@@ -81,7 +89,7 @@ class MLPDiscriminator(nn.Module):
         layers: list[nn.Module] = []
         fan_in = numel(self.in_shape)
         for _ in range(hidden_layers):
-            layers += [nn.Linear(fan_in, width), nn.LeakyReLU(0.2)]
+            layers += [nn.Linear(fan_in, width), make_activation(activation)]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             fan_in = width

@@ -82,6 +82,8 @@ def _restore(state: dict, trainer, sampler, path: Path) -> None:
     trainer.opt_g.load_state_dict(state["opt_g"])
     trainer.opt_d.load_state_dict(state["opt_d"])
     sampler.load_state_dict(state["sampler"])
+    if state.get("trainer") is not None:  # update counters and LR schedulers (absent in older checkpoints)
+        trainer.load_state_dict(state["trainer"])
     restore_rng(state["rng"])
 
 
@@ -94,6 +96,7 @@ def _checkpoint_state(cfg: Config, trainer, sampler, step: int, nimg: int, fixed
         "G_ema": trainer.ema.G_ema.state_dict() if trainer.ema is not None else None,
         "opt_g": trainer.opt_g.state_dict(),
         "opt_d": trainer.opt_d.state_dict(),
+        "trainer": trainer.state_dict(),
         "rng": capture_rng(),
         "sampler": sampler.state_dict(),
         "fixed_z": fixed_z,

@@ -11,6 +11,7 @@ second time; during G's step D's parameters do not require gradients, so backwar
 computes only what G needs.
 """
 
+import copy
 from typing import Callable
 
 import torch
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 
 from gankit.losses import NEEDS_REAL_SCORES_FOR_G, DLoss, GLoss, get_loss
 from gankit.penalties import Penalty, get_penalty
+from gankit.augment import DInput
 from gankit.train.ema import EMA
 
 Batch = tuple[Tensor, Tensor | None]
@@ -39,6 +41,12 @@ class GANTrainer:
         n_critic / g_steps: D steps per train_step / G steps per train_step.
         ema: an `EMA` to update after each G step, or None.
         reuse_fake: let the G step reuse the D step's fake batch when n_critic == g_steps == 1.
+        d_input: a `gankit.augment.DInput` every D input goes through (DiffAugment, instance noise).
+        label_flip: probability that a (real, fake) score pair swaps targets in D's loss (noisy labels).
+        feature_matching: weight of ||mean D.features(real) - mean D.features(fake)||^2 in G's loss.
+        unrolled_steps: k > 0 scores G's fakes with a copy of D advanced k D steps (first-order unrolled GAN).
+        penalty_every: lazy regularisation: the penalty runs every k-th D step, weighted by k.
+        schedulers: LR schedulers stepped once per `train_step` (after its G steps).
     """
 
     def __init__(
@@ -57,6 +65,12 @@ class GANTrainer:
         g_steps: int = 1,
         ema: EMA | None = None,
         reuse_fake: bool = True,
+        d_input: DInput | None = None,
+        label_flip: float = 0.0,
+        feature_matching: float = 0.0,
+        unrolled_steps: int = 0,
+        penalty_every: int = 1,
+        schedulers: list | None = None,
     ):
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         if isinstance(loss, str):
@@ -74,6 +88,28 @@ class GANTrainer:
         self.reuse_fake = reuse_fake
         # Only the parameters that were trainable at the start get switched back on after G's step.
         self._d_trainable = [p for p in D.parameters() if p.requires_grad]
+        self.d_input = d_input if d_input is not None and d_input.active else None
+        self.label_flip, self.feature_matching = label_flip, feature_matching
+        self.unrolled_steps, self.penalty_every = unrolled_steps, penalty_every
+        self.schedulers = list(schedulers or [])
+        self.d_updates = self.g_updates = 0  # counters for the lazy penalty and annealing (checkpointed)
+
+    def state_dict(self) -> dict:
+        """The trainer's own state for checkpoints: update counters and LR schedulers."""
+        return {"d_updates": self.d_updates, "g_updates": self.g_updates,
+                "schedulers": [s.state_dict() for s in self.schedulers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.d_updates, self.g_updates = int(state["d_updates"]), int(state["g_updates"])
+        for scheduler, saved in zip(self.schedulers, state["schedulers"]):
+            scheduler.load_state_dict(saved)
+
+    def _to_d(self, x: Tensor) -> Tensor:
+        """What D sees of a batch: augmented and noised when those tricks are on."""
+        if self.d_input is None:
+            return x
+        self.d_input.set_step(self.g_updates)
+        return self.d_input(x)
 
     @property
     def device(self) -> torch.device:
@@ -91,54 +127,102 @@ class GANTrainer:
         if fake is None:
             with torch.no_grad():
                 fake = self.G(self.sample_z(real.shape[0]), c)
-        fake = fake.detach()
-        real_scores = self.D(real, c)
-        fake_scores = self.D(fake, c)
-        if self.real_label == 1.0:
-            loss = self.d_loss(real_scores, fake_scores)
-        else:
-            loss = self.d_loss(real_scores, fake_scores, real_label=self.real_label)
-        stats = {"d_loss": loss.detach()}
-        if self.penalty is not None and self.penalty_weight > 0:
-            penalty = self.penalty(self.D, real, fake, c)
-            loss = loss + self.penalty_weight * penalty
-            stats["penalty"] = penalty.detach()
+        # Lazy regularisation: the penalty every k-th D step, k times as heavy.
+        with_penalty = self.d_updates % self.penalty_every == 0
+        loss, stats = self._d_objective(self.D, real, fake.detach(), c, with_penalty, self.penalty_every)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
+        self.d_updates += 1
         if self.clip > 0:
             with torch.no_grad():
                 for p in self._d_trainable:
                     p.clamp_(-self.clip, self.clip)
-        stats["real_score"] = real_scores.detach().mean()
-        stats["fake_score"] = fake_scores.detach().mean()
         return stats
+
+    def _d_objective(
+        self, D: nn.Module, real: Tensor, fake: Tensor, c: Tensor | None, with_penalty: bool = True, scale: int = 1
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """D's loss on one batch (plus `scale` x the weighted penalty when `with_penalty`) and its stats."""
+        real_in, fake_in = self._to_d(real), self._to_d(fake)
+        real_scores = D(real_in, c)
+        fake_scores = D(fake_in, c)
+        stats = {"real_score": real_scores.detach().mean(), "fake_score": fake_scores.detach().mean()}
+        if self.label_flip > 0:
+            # Noisy labels: a flipped pair scores the real as fake and the fake as real.
+            flip = torch.rand(real_scores.shape, device=real_scores.device) < self.label_flip
+            real_scores, fake_scores = torch.where(flip, fake_scores, real_scores), torch.where(flip, real_scores, fake_scores)
+        if self.real_label == 1.0:
+            loss = self.d_loss(real_scores, fake_scores)
+        else:
+            loss = self.d_loss(real_scores, fake_scores, real_label=self.real_label)
+        stats["d_loss"] = loss.detach()
+        if self.penalty is not None and self.penalty_weight > 0 and with_penalty:
+            penalty = self.penalty(D, real_in, fake_in, c)
+            loss = loss + scale * self.penalty_weight * penalty
+            stats["penalty"] = penalty.detach()
+        return loss, stats
 
     def g_step(
         self, batch_size: int, c: Tensor | None = None, fake: Tensor | None = None, real: Tensor | None = None
     ) -> dict[str, Tensor]:
         """One G update. `fake` may be a batch G just made with gradients (it is then reused);
-        `real` is scored (without gradients) only for losses that compare with real scores."""
+        `real` is scored (without gradients) only for losses that compare with real scores,
+        and for feature matching and unrolling (which need a real batch)."""
+        D = self._unrolled_d(real, c) if self.unrolled_steps > 0 and real is not None else self.D
         for p in self._d_trainable:
             p.requires_grad_(False)
         try:
             if fake is None:
                 fake = self.G(self.sample_z(batch_size), c)
-            fake_scores = self.D(fake, c)
+            fake_in = self._to_d(fake)
+            fake_scores = D(fake_in, c)
+            needs_real = real is not None and (self.g_needs_real or self.feature_matching > 0)
+            real_in = self._to_d(real) if needs_real else None
             real_scores = None
             if self.g_needs_real and real is not None:
                 with torch.no_grad():
-                    real_scores = self.D(real, c)
+                    real_scores = D(real_in, c)
             loss = self.g_loss(fake_scores, real_scores)
+            stats = {"g_loss": loss.detach()}
+            if self.feature_matching > 0 and real_in is not None:
+                with torch.no_grad():
+                    target = D.features(real_in, c).mean(dim=0)
+                fm = (D.features(fake_in, c).mean(dim=0) - target).pow(2).sum()
+                loss = loss + self.feature_matching * fm
+                stats["feature_matching"] = fm.detach()
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
             self.opt_g.step()
         finally:
             for p in self._d_trainable:
                 p.requires_grad_(True)
+        self.g_updates += 1
         if self.ema is not None:
             self.ema.update(self.G)
-        return {"g_loss": loss.detach()}
+        return stats
+
+    def _unrolled_d(self, real: Tensor, c: Tensor | None) -> nn.Module:
+        """A copy of D advanced `unrolled_steps` D steps (same optimizer state) on `real` and fresh fakes.
+
+        First-order unrolling (as most implementations): G's gradient is taken through the
+        unrolled D's scores, not through the unrolled updates themselves. D is left untouched.
+        """
+        D = copy.deepcopy(self.D)
+        opt = type(self.opt_d)(D.parameters(), **self.opt_d.defaults)
+        opt.load_state_dict(copy.deepcopy(self.opt_d.state_dict()))
+        for _ in range(self.unrolled_steps):
+            with torch.no_grad():
+                fake = self.G(self.sample_z(real.shape[0]), c)
+            loss, _ = self._d_objective(D, real, fake, c)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if self.clip > 0:
+                with torch.no_grad():
+                    for p in D.parameters():
+                        p.clamp_(-self.clip, self.clip)
+        return D.requires_grad_(False)
 
     def train_step(self, next_batch: Callable[[], Batch]) -> dict[str, Tensor]:
         """n_critic D steps on batches from `next_batch()`, then g_steps G steps. Returns the last stats."""
@@ -152,4 +236,6 @@ class GANTrainer:
         for _ in range(self.g_steps):
             stats.update(self.g_step(real.shape[0], c, fake=fake, real=real))
             fake = None
+        for scheduler in self.schedulers:
+            scheduler.step()
         return stats

@@ -1,0 +1,155 @@
+"""`gankit bench modes`: which settings cure mode collapse, measured on the 2-D mixtures.
+
+For each preset (a toy-ring-* / toy-grid-* recipe) and each seed: train it (the preset's own
+step count unless overridden), draw 2,500 samples from G_ema (G when EMA is off) and score
+them with the PacGAN protocol (`gankit.metrics.modes.mode_metrics`: modes covered, fraction
+of high-quality samples within 3 std of a mode, reverse KL of the mode histogram). Writes
+`modes.md` (the table), `modes.json` (every run) and `modes.png` (one row of scatter plots
+per preset, one panel per seed) into the output directory.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+from gankit.errors import GankitError
+
+N_SAMPLES = 2500  # the PacGAN protocol
+SAMPLE_SEED = 2_718_281  # evaluation noise, never the training stream
+DEFAULT_PRESETS = (
+    "toy-grid-nonsaturating", "toy-grid-minimax", "toy-grid-lsgan", "toy-grid-wgan-gp", "toy-grid-hinge-sn",
+    "toy-grid-pacgan2", "toy-grid-pacgan4", "toy-grid-unrolled", "toy-grid-mbd", "toy-grid",
+    "toy-ring-nonsaturating", "toy-ring",
+)
+
+
+def run_one(preset: str, seed: int, sets: list[str], run_dir: Path) -> dict:
+    """Train `preset` with `seed` in `run_dir` and score 2,500 samples. Returns metrics + seconds."""
+    from gankit.config import resolve
+    from gankit.data import make_toy
+    from gankit.metrics.modes import mode_metrics
+    from gankit.sample import fixed_latents, generate
+    from gankit.train.loop import prepare_training, run_training
+
+    extra = [f"seed={seed}", "log.progress=false", "log.sample_every=1000000", "log.checkpoint_every=1000000"]
+    cfg = resolve(preset, None, extra + sets)
+    if cfg.data.name != "toy":
+        raise GankitError(f"preset '{preset}' trains on {cfg.data.name}, not a 2-D toy mixture; choose toy-* presets")
+    start = time.perf_counter()
+    training = prepare_training(cfg)
+    run_training(training, run_dir)
+    seconds = time.perf_counter() - start
+    trainer = training.trainer
+    G = trainer.ema.G_ema if trainer.ema is not None else trainer.G
+    samples = generate(G, fixed_latents(N_SAMPLES, cfg.model.z_dim, SAMPLE_SEED))
+    mixture = make_toy(cfg.data.toy)
+    result = mode_metrics(samples, mixture.centers, mixture.std)
+    result.update(preset=preset, seed=seed, seconds=round(seconds, 1), toy=cfg.data.toy, steps=cfg.train.steps)
+    result["samples"] = samples
+    return result
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    """One row per preset: means and stds over seeds, and in how many seeds every mode was covered."""
+    rows = []
+    for preset in dict.fromkeys(r["preset"] for r in runs):
+        mine = [r for r in runs if r["preset"] == preset]
+        modes, modes_std = _mean_std([r["modes"] for r in mine])
+        hq, hq_std = _mean_std([100 * r["hq_fraction"] for r in mine])
+        kl, kl_std = _mean_std([r["reverse_kl"] for r in mine])
+        rows.append({
+            "preset": preset, "seeds": len(mine), "num_modes": mine[0]["num_modes"],
+            "modes": modes, "modes_std": modes_std, "all_modes_runs": sum(r["modes"] == r["num_modes"] for r in mine),
+            "hq_percent": hq, "hq_percent_std": hq_std, "min_hq_percent": min(100 * r["hq_fraction"] for r in mine),
+            "reverse_kl": kl, "reverse_kl_std": kl_std, "max_reverse_kl": max(r["reverse_kl"] for r in mine),
+            "seconds": statistics.fmean(r["seconds"] for r in mine),
+        })
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = [
+        "| preset | seeds | modes (mean ± std) | all modes | % high quality | min % HQ | reverse KL | max rKL | s / run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['preset']} | {r['seeds']} | {r['modes']:.1f} ± {r['modes_std']:.1f} / {r['num_modes']} | "
+            f"{r['all_modes_runs']}/{r['seeds']} | {r['hq_percent']:.1f} ± {r['hq_percent_std']:.1f} | "
+            f"{r['min_hq_percent']:.1f} | {r['reverse_kl']:.3f} ± {r['reverse_kl_std']:.3f} | "
+            f"{r['max_reverse_kl']:.3f} | {r['seconds']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def figure(runs: list[dict], panel: int = 180):
+    """One row per preset, one scatter panel per seed (samples in blue over the mode centers)."""
+    from PIL import Image, ImageDraw
+
+    from gankit.data import make_toy
+    from gankit.sample import scatter_plot
+
+    presets = list(dict.fromkeys(r["preset"] for r in runs))
+    columns = max(sum(r["preset"] == p for r in runs) for p in presets)
+    label_w = 190
+    image = Image.new("RGB", (label_w + columns * panel, len(presets) * panel), "white")
+    draw = ImageDraw.Draw(image)
+    for row, preset in enumerate(presets):
+        draw.text((6, row * panel + panel // 2 - 6), preset, fill=(0, 0, 0))
+        for col, run in enumerate(r for r in runs if r["preset"] == preset):
+            centers = make_toy(run["toy"]).centers
+            extent = float(centers.abs().max()) * 1.3
+            plot = scatter_plot(run["samples"][:1000], centers, size=panel, extent=extent)
+            image.paste(plot, (label_w + col * panel, row * panel))
+            draw.text((label_w + col * panel + 4, row * panel + 4),
+                      f"{run['modes']}/{run['num_modes']} {100 * run['hq_fraction']:.0f}%", fill=(200, 30, 30))
+    return image
+
+
+def bench_modes(presets: list[str], seeds: int, out: Path, sets: list[str], first_seed: int = 0) -> list[dict]:
+    """Run every (preset, seed), print a line per run, write modes.md / modes.json / modes.png. Returns the rows."""
+    if seeds < 1:
+        raise GankitError(f"--seeds must be >= 1, got {seeds}")
+    out.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for preset in presets:
+        for seed in range(first_seed, first_seed + seeds):
+            run = run_one(preset, seed, sets, out / "runs" / f"{preset}-seed{seed}")
+            runs.append(run)
+            print(f"{preset} seed {seed}: {run['modes']}/{run['num_modes']} modes, "
+                  f"{100 * run['hq_fraction']:.1f}% HQ, reverse KL {run['reverse_kl']:.3f}, {run['seconds']:.0f} s",
+                  flush=True)
+    rows = summarise(runs)
+    table = markdown_table(rows)
+    print(table)
+    (out / "modes.md").write_text(table + "\n")
+    plain = [{k: v for k, v in r.items() if k != "samples"} for r in runs]
+    (out / "modes.json").write_text(json.dumps({"summary": rows, "runs": plain, "sets": sets}, indent=1))
+    figure(runs).save(out / "modes.png")
+    return rows
+
+
+def add_parser(sub) -> None:
+    """`gankit bench modes ...` arguments."""
+    p = sub.add_parser("bench", help="benchmarks: `gankit bench modes` (mode collapse on the 2-D mixtures)")
+    p.add_argument("which", choices=("modes",), help="which benchmark")
+    p.add_argument("--presets", default=",".join(DEFAULT_PRESETS), help="comma list of toy-* presets")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per preset (default 3)")
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--out", default="bench-modes", help="output directory (default bench-modes)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
+
+
+def cmd_bench(args) -> int:
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    if not presets:
+        raise GankitError("--presets is empty; give a comma list such as toy-grid,toy-ring")
+    bench_modes(presets, args.seeds, Path(args.out), args.set, args.first_seed)
+    return 0

@@ -1,0 +1,224 @@
+"""Tricks inside the trainer: penalties against hand-computed gradients, lazy interval,
+noisy labels, feature matching, unrolled D, resume with schedules, and config errors."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.cli import main
+from gankit.config import resolve
+from gankit.errors import GankitError
+from gankit.models import MODELS
+from gankit.penalties import dragan
+from gankit.train import GANTrainer
+from gankit.train.checkpoint import load_checkpoint
+
+
+class LinearD(nn.Module):
+    def __init__(self, w):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(w))
+
+    def forward(self, x, c=None):
+        return x.flatten(1) @ self.w
+
+    def features(self, x, c=None):
+        return x.flatten(1) * self.w
+
+
+def test_dragan_on_linear_d_is_closed_form():
+    D = LinearD([3.0, 4.0])  # gradient w everywhere, ||w|| = 5
+    assert dragan(D, torch.randn(8, 2), torch.randn(8, 2)).item() == pytest.approx(16.0, rel=1e-6)
+
+
+def test_dragan_perturbs_reals_as_stated():
+    class QuadraticD(nn.Module):
+        def forward(self, x, c=None):
+            return (x**2).sum(1)
+
+    real = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    torch.manual_seed(0)
+    got = dragan(QuadraticD(), real, real).item()
+    torch.manual_seed(0)
+    delta = 0.5 * real.std() * torch.rand_like(real)
+    alpha = torch.rand(3, 1)
+    x_hat = real + alpha * delta
+    assert got == pytest.approx(((2 * x_hat).norm(dim=1) - 1).pow(2).mean().item(), rel=1e-6)
+
+
+def _trainer(**kwargs):
+    torch.manual_seed(0)
+    G = MODELS["mlp"][0](4, (2,), 16, batchnorm=False)
+    D = MODELS["mlp"][1]((2,), 16)
+    return GANTrainer(G, D, torch.optim.Adam(G.parameters(), 1e-3), torch.optim.Adam(D.parameters(), 1e-3), **kwargs)
+
+
+def test_lazy_penalty_runs_every_k_steps_with_k_times_the_weight():
+    calls = []
+
+    def penalty(D, real, fake, c):
+        calls.append(1)
+        return D(real).sum() * 0 + 1.0
+
+    trainer = _trainer(penalty=penalty, penalty_weight=2.0, penalty_every=3)
+    with_penalty = ["penalty" in trainer.d_step(torch.randn(4, 2)) for _ in range(6)]
+    assert with_penalty == [True, False, False, True, False, False] and len(calls) == 2
+    loss, _ = trainer._d_objective(trainer.D, torch.randn(4, 2), torch.randn(4, 2), None, True, 3)
+    plain, _ = trainer._d_objective(trainer.D, torch.randn(4, 2), torch.randn(4, 2), None, False)
+    torch.manual_seed(1)  # same data for both
+    real, fake = torch.randn(4, 2), torch.randn(4, 2)
+    loss, _ = trainer._d_objective(trainer.D, real, fake, None, True, 3)
+    plain, _ = trainer._d_objective(trainer.D, real, fake, None, False)
+    assert (loss - plain).item() == pytest.approx(3 * 2.0 * 1.0)
+
+
+def test_label_flip_swaps_real_and_fake_scores():
+    seen = {}
+
+    def d_loss(real_scores, fake_scores):
+        seen["real"] = real_scores
+        return fake_scores.mean() - real_scores.mean()
+
+    trainer = _trainer(loss=(d_loss, lambda f, r=None: -f.mean()), label_flip=0.45)
+    trainer.D = LinearD([1.0, 0.0])
+    trainer.d_step(torch.full((200, 2), 5.0), fake=torch.full((200, 2), -5.0))
+    flipped = (seen["real"] == -5.0).float().mean().item()
+    assert 0.3 < flipped < 0.6 and set(seen["real"].tolist()) == {5.0, -5.0}
+
+
+def test_feature_matching_term_matches_hand_computation():
+    trainer = _trainer(feature_matching=2.0)
+    trainer.D = LinearD([1.0, -2.0])
+    trainer._d_trainable = list(trainer.D.parameters())
+    real = torch.randn(8, 2)
+    fake = trainer.G(torch.randn(8, 4))
+    expected = ((fake.detach() * trainer.D.w).mean(0) - (real * trainer.D.w).mean(0)).pow(2).sum()
+    stats = trainer.g_step(8, fake=fake, real=real)
+    assert stats["feature_matching"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_unrolled_g_step_uses_k_step_copy_of_d_and_leaves_d_alone():
+    k, real = 3, torch.randn(8, 2)
+    trainer = _trainer(unrolled_steps=k)
+    trainer.d_step(torch.randn(8, 2))  # give the optimizer some state to copy
+    G0, D0 = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
+    opt_d_state = copy.deepcopy(trainer.opt_d.state_dict())
+    torch.manual_seed(5)
+    trainer.g_step(8, real=real)
+    for a, b in zip(D0.parameters(), trainer.D.parameters()):
+        assert torch.equal(a, b)
+    # By hand: advance a copy of D k steps with the same draws, then one G step against it.
+    D, G = copy.deepcopy(D0), G0
+    opt = torch.optim.Adam(D.parameters(), 1e-3)
+    opt.load_state_dict(opt_d_state)
+    opt_g = torch.optim.Adam(G.parameters(), 1e-3)
+    torch.manual_seed(5)
+    for _ in range(k):
+        with torch.no_grad():
+            fake = G(torch.randn(8, 4))
+        loss = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    g_loss = F.softplus(-D(G(torch.randn(8, 4)))).mean()
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+    for a, b in zip(G.parameters(), trainer.G.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def _assert_same_weights(a, b):
+    for key in ("G", "D"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs after resume"
+
+
+def test_resume_is_bit_exact_with_schedule_noise_flips_and_lazy_penalty(tmp_path):
+    common = ["--preset", "toy-ring", "--no-progress", "--set", "train.batch_size=16", "--set", "model.g_width=16",
+              "--set", "model.d_width=16", "--set", "tricks.lr_schedule=linear", "--set", "tricks.schedule_steps=8",
+              "--set", "tricks.instance_noise=0.1", "--set", "tricks.label_flip=0.2", "--set", "loss.penalty=dragan",
+              "--set", "tricks.penalty_every=3", "--set", "tricks.pack=2", "--set", "tricks.spectral_norm_d=true",
+              "--set", "tricks.unrolled_steps=1", "--set", "tricks.g_norm=virtual"]
+    assert main(["train", *common, "--out", str(tmp_path / "full"), "--steps", "8"]) == 0
+    assert main(["train", *common, "--out", str(tmp_path / "half"), "--steps", "4"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "half"), "--steps", "8", "--no-progress"]) == 0
+    full, resumed = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "half")
+    _assert_same_weights(full, resumed)
+    assert resumed["trainer"]["schedulers"][0]["last_epoch"] == 8
+    assert full["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-4 * 0.0)  # decayed to lr_final = 0
+
+
+def test_resume_is_bit_exact_with_diffaugment(tmp_path, tiny_digits_args):
+    args = [*tiny_digits_args, "--set", "tricks.augment=color,translation,cutout", "--set", "tricks.minibatch=stddev",
+            "--set", "tricks.schedule_steps=4",
+            "--set", "tricks.feature_matching=0.1", "--set", "tricks.instance_noise=0.05"]
+    assert main(["train", *args, "--out", str(tmp_path / "full"), "--steps", "4"]) == 0
+    assert main(["train", *args, "--out", str(tmp_path / "half"), "--steps", "2"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "half"), "--steps", "4"]) == 0
+    _assert_same_weights(load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "half"))
+
+
+@pytest.mark.parametrize("sets,message", [
+    (["tricks.minibatch=mbdx"], "tricks.minibatch 'mbdx' is unknown"),
+    (["tricks.g_norm=layer"], "tricks.g_norm 'layer' is unknown"),
+    (["tricks.lr_schedule=cosine"], "tricks.lr_schedule 'cosine' is unknown"),
+    (["tricks.pack=3"], "tricks.pack=3 must divide train.batch_size"),
+    (["tricks.pack=0"], "tricks.pack must be >= 1"),
+    (["tricks.augment=translation"], "needs image data"),
+    (["tricks.label_flip=0.7"], "tricks.label_flip must be in"),
+    (["tricks.unrolled_steps=-1"], "tricks.unrolled_steps must be >= 0"),
+    (["tricks.penalty_every=0"], "tricks.penalty_every must be >= 1"),
+    (["tricks.lr_final=2"], "tricks.lr_final must be in"),
+    (["tricks.stddev_group=1"], "tricks.stddev_group must be >= 2"),
+])
+def test_bad_trick_settings_are_one_line_errors(sets, message):
+    with pytest.raises(GankitError, match=message) as err:
+        resolve("toy-ring", None, sets)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_augment_policy_and_g_norm_without_bn_exit_2(tmp_path, capsys, tiny_digits_args):
+    assert main(["train", *tiny_digits_args, "--set", "tricks.augment=rotate", "--out", str(tmp_path / "a")]) == 2
+    assert "tricks.augment 'rotate' is unknown" in capsys.readouterr().err
+    args = ["train", "--preset", "toy-ring", "--set", "tricks.g_norm=virtual", "--set", "model.g_options={batchnorm: false}"]
+    assert main([*args, "--out", str(tmp_path / "b")]) == 2
+    assert "needs a G with batch norm" in capsys.readouterr().err
+
+
+def _toy_presets():
+    from gankit.config import list_presets
+
+    return [name for name in list_presets() if name.startswith("toy-")]
+
+
+@pytest.mark.parametrize("preset", _toy_presets())
+def test_every_toy_preset_trick_combination_trains(preset, tmp_path):
+    """Smoke run of each comparison preset's tricks (tiny widths, 2 steps) and a sample from it."""
+    args = ["train", "--preset", preset, "--no-progress", "--steps", "2", "--set", "model.g_width=8",
+            "--set", "model.d_width=8", "--set", "train.batch_size=32", "--out", str(tmp_path / "r")]
+    assert main(args) == 0
+    assert main(["sample", str(tmp_path / "r"), "--n", "5", "--out", str(tmp_path / "s.npy")]) == 0
+
+
+def test_bench_modes_writes_table_json_and_figure(tmp_path, capsys):
+    import json
+
+    args = ["bench", "modes", "--presets", "toy-ring,toy-grid-pacgan2", "--seeds", "2", "--out", str(tmp_path),
+            "--set", "train.steps=3", "--set", "model.g_width=8", "--set", "model.d_width=8",
+            "--set", "train.batch_size=32"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| toy-ring | 2 |" in out and "toy-grid-pacgan2 seed 1:" in out
+    summary = json.loads((tmp_path / "modes.json").read_text())["summary"]
+    assert [row["preset"] for row in summary] == ["toy-ring", "toy-grid-pacgan2"]
+    assert summary[1]["num_modes"] == 25 and 0 <= summary[1]["modes"] <= 25
+    assert (tmp_path / "modes.png").stat().st_size > 0 and (tmp_path / "modes.md").is_file()
+
+
+def test_bench_modes_rejects_image_presets(tmp_path, capsys):
+    assert main(["bench", "modes", "--presets", "dcgan-digits", "--seeds", "1", "--out", str(tmp_path)]) == 2
+    assert "not a 2-D toy mixture" in capsys.readouterr().err
