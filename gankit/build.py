@@ -94,10 +94,11 @@ def penalty_name(cfg: Config) -> str | None:
     return None if name == "none" else name
 
 
-def build_trainer(cfg: Config, G: nn.Module, D: nn.Module) -> GANTrainer:
+def build_trainer(cfg: Config, G: nn.Module, D: nn.Module, world_size: int = 1) -> GANTrainer:
+    """The trainer for `cfg`; `world_size` processes each take train.batch_size images per step."""
     opt_g, opt_d = build_optimizers(cfg, G, D)
     t, lo = cfg.train, cfg.loss
-    ema = EMA(G, ema_beta(t.ema_kimg, t.batch_size)) if t.ema_kimg > 0 else None
+    ema = EMA(G, ema_beta(t.ema_kimg, t.batch_size * world_size)) if t.ema_kimg > 0 else None
     return GANTrainer(
         G,
         D,
@@ -111,6 +112,7 @@ def build_trainer(cfg: Config, G: nn.Module, D: nn.Module) -> GANTrainer:
         n_critic=t.n_critic,
         g_steps=t.g_steps,
         ema=ema,
+        precision=cfg.runtime.precision,
     )
 
 

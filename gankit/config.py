@@ -76,6 +76,15 @@ class LogConfig:
 
 
 @dataclass
+class RuntimeConfig:
+    """How the step runs (speed and scale), not what is trained."""
+
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 adds loss scaling and needs CUDA)
+    compile: bool = False  # torch.compile G and D (measured, not assumed: see benchmarks/throughput.py)
+    sync_bn: bool = False  # under torchrun with several processes: batch norm statistics over all ranks (CUDA)
+
+
+@dataclass
 class Config:
     description: str = ""
     preset: str = ""
@@ -86,6 +95,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
 
 def to_dict(cfg: Config) -> dict:
@@ -286,6 +296,7 @@ def validate(cfg: Config) -> None:
     """Check names and ranges; the first problem raises a one-line GankitError."""
     _validate_choices(cfg)
     _validate_ranges(cfg)
+    _validate_runtime(cfg)
     if cfg.loss.label_smoothing > 0:
         from gankit.losses import SUPPORTS_LABEL_SMOOTHING
 
@@ -293,4 +304,19 @@ def validate(cfg: Config) -> None:
             cfg.loss.name in SUPPORTS_LABEL_SMOOTHING,
             f"loss.label_smoothing needs a loss with a real target ({', '.join(sorted(SUPPORTS_LABEL_SMOOTHING))}), "
             f"not '{cfg.loss.name}'",
+        )
+
+
+def _validate_runtime(cfg: Config) -> None:
+    """The runtime section; device-dependent checks (fp16 needs CUDA) happen once the device is known."""
+    r = cfg.runtime
+    precisions = ("fp32", "bf16", "fp16")
+    _require(r.precision in precisions, f"runtime.precision '{r.precision}' is unknown; choose one of: {', '.join(precisions)}")
+    if r.compile:
+        from gankit.build import penalty_name
+
+        _require(
+            penalty_name(cfg) is None,
+            f"runtime.compile cannot train with the '{penalty_name(cfg)}' gradient penalty (torch.compile has no "
+            "double backward); drop --compile or set loss.penalty=none",
         )

@@ -24,6 +24,9 @@ from tqdm import tqdm
 from gankit.build import TrainingData, build_data, build_models, build_trainer, resolve_device
 from gankit.config import Config, to_dict
 from gankit.sample import fixed_latents, generate, save_samples
+from gankit.train import distributed
+from gankit.train.distributed import DistEnv
+from gankit.train.speed import check_precision
 from gankit.train.trainer import GANTrainer
 from gankit.train.checkpoint import capture_rng, load_model_state, restore_rng, save_checkpoint
 
@@ -47,12 +50,31 @@ def _restore(state: dict, trainer, sampler, path: Path) -> None:
         load_model_state(trainer.ema.G_ema, state["G_ema"], "averaged generator", path)
     trainer.opt_g.load_state_dict(state["opt_g"])
     trainer.opt_d.load_state_dict(state["opt_d"])
+    for which, scaler in trainer.scalers.items():
+        if scaler is not None and (state.get("scalers") or {}).get(which) is not None:
+            scaler.load_state_dict(state["scalers"][which])
     sampler.load_state_dict(state["sampler"])
     restore_rng(state["rng"])
 
 
-def _checkpoint_state(cfg: Config, trainer, sampler, step: int, nimg: int, fixed_z: torch.Tensor) -> dict:
+def _restore_rank(state: dict, sampler, env: DistEnv, seed: int) -> None:
+    """Under DDP: give this rank its own saved RNG and sampler state (rank 0's were restored already)."""
+    ranks = state.get("ranks")
+    if ranks is not None and len(ranks) == env.world_size:
+        sampler.load_state_dict(ranks[env.rank]["sampler"])
+        restore_rng(ranks[env.rank]["rng"])
+        return
+    if env.is_main:
+        distributed.warn_world_size_changed(len(ranks) if ranks else 1, env.world_size)
+    if env.rank > 0:
+        seed_everything(distributed.rank_seed(seed, env.rank, state["step"]))
+
+
+def _checkpoint_state(cfg: Config, trainer, sampler, step: int, nimg: int, fixed_z: torch.Tensor,
+                      ranks: list | None = None) -> dict:
     return {
+        "scalers": {k: (v.state_dict() if v is not None else None) for k, v in trainer.scalers.items()},
+        "ranks": ranks,  # under DDP: every rank's {"rng", "sampler"}; None in a single process
         "config": to_dict(cfg),
         "G": trainer.G.state_dict(),
         "D": trainer.D.state_dict(),
@@ -103,14 +125,19 @@ class Training:
     fixed_z: torch.Tensor
     step: int = 0
     nimg: int = 0
+    env: DistEnv = DistEnv()  # this process among torchrun's (rank 0 of 1 when not distributed)
 
 
-def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path | None = None) -> Training:
+def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path | None = None,
+                     env: DistEnv = DistEnv()) -> Training:
     """Build models, optimizers and data from `cfg`; restore every state from `resume` when given.
 
+    With `env.enabled` (torchrun, see `gankit.train.distributed`) this joins the process group,
+    shards the data and wraps G and D in DDP.
     Raises GankitError for anything the user must fix (bad shapes, missing data, mismatched checkpoint).
     """
-    device = resolve_device(cfg.device)
+    device = distributed.setup(cfg.device, env) or resolve_device(cfg.device)
+    check_precision(cfg.runtime.precision, device)
     seed_everything(cfg.seed)
     G, D = build_models(cfg)
     G.to(device)
@@ -119,37 +146,58 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
         # NHWC convolutions are markedly faster on CPU; the models keep their reshapes consistent with it.
         G.to(memory_format=torch.channels_last)
         D.to(memory_format=torch.channels_last)
-    trainer = build_trainer(cfg, G, D)
-    data = build_data(cfg, device)
+    if env.enabled and cfg.runtime.sync_bn:
+        G, D = distributed.convert_sync_bn(G, device), distributed.convert_sync_bn(D, device)
+    if cfg.runtime.compile:
+        G.compile()  # in place: state_dict keys and attributes stay those of the bare module
+        D.compile()
+    trainer = build_trainer(cfg, G, D, world_size=env.world_size)
+    if env.enabled:
+        trainer.wrap(distributed.ddp(G, device), distributed.ddp(D, device))
+        if env.rank > 0:
+            seed_everything(distributed.rank_seed(cfg.seed, env.rank))  # ranks draw different latents
+    data = build_data(cfg, device, rank=env.rank, world_size=env.world_size)
     n_points = 1000 if data.reference.dim() == 2 else cfg.log.n_samples
     fixed_z = fixed_latents(n_points, cfg.model.z_dim, cfg.seed + FIXED_NOISE_SEED_OFFSET)
-    training = Training(cfg, trainer, data, fixed_z)
+    training = Training(cfg, trainer, data, fixed_z, env=env)
     if resume is not None:
         _restore(resume, trainer, data.sampler, resume_path)
+        if env.enabled:
+            _restore_rank(resume, data.sampler, env, cfg.seed)
         training.step, training.nimg, training.fixed_z = resume["step"], resume["nimg"], resume["fixed_z"]
     return training
 
 
 def run_training(training: Training, run_dir: Path) -> dict:
-    """Train in `run_dir` until cfg.train.steps. Returns the last log line (floats, plus step and nimg)."""
+    """Train in `run_dir` until cfg.train.steps. Returns the last log line (floats, plus step and nimg).
+
+    Under DDP every rank runs this; only rank 0 writes files and shows progress, and the log
+    line's statistics are means over ranks.
+    """
     cfg, trainer, data, fixed_z = training.cfg, training.trainer, training.data, training.fixed_z
-    step, nimg = training.step, training.nimg
-    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    log_file = open(run_dir / "log.jsonl", "a")
+    step, nimg, env = training.step, training.nimg, training.env
+    if env.is_main:
+        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    log_file = open(run_dir / "log.jsonl", "a") if env.is_main else None
     means = RunningMeans()
-    images_per_step = cfg.train.batch_size * cfg.train.n_critic
+    images_per_step = cfg.train.batch_size * cfg.train.n_critic * env.world_size
     t, lg = cfg.train, cfg.log
     last_line: dict = {"step": step, "nimg": nimg}
 
-    def save(name: str) -> Path:
+    def save(name: str, gather: bool = True) -> Path:
+        # Collective under DDP (every rank calls it at the same step); rank 0 alone writes.
+        ranks = distributed.gather_rank_states({"rng": capture_rng(), "sampler": data.sampler.state_dict()}, env) \
+            if gather else None
         path = run_dir / "checkpoints" / name
-        save_checkpoint(path, _checkpoint_state(cfg, trainer, data.sampler, step, nimg, fixed_z))
+        if env.is_main:
+            save_checkpoint(path, _checkpoint_state(cfg, trainer, data.sampler, step, nimg, fixed_z, ranks))
         return path
 
     previous_handler = signal.signal(signal.SIGTERM, _raise_stop) if _main_thread() else None
-    bar = tqdm(total=t.steps, initial=step, disable=not lg.progress, unit="step", dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(total=t.steps, initial=step, disable=not (lg.progress and env.is_main), unit="step",
+               dynamic_ncols=True, file=sys.stderr)
     interval_start, interval_steps = time.perf_counter(), 0
     try:
         while step < t.steps:
@@ -162,14 +210,15 @@ def run_training(training: Training, run_dir: Path) -> dict:
 
             if step % lg.every == 0 or step == t.steps:
                 elapsed = time.perf_counter() - interval_start
-                last_line = {"step": step, "nimg": nimg, **means.pop()}
+                last_line = {"step": step, "nimg": nimg, **distributed.average_stats(means.pop(), env)}
                 last_line["steps_per_s"] = round(interval_steps / elapsed, 3)
                 last_line["images_per_s"] = round(interval_steps * images_per_step / elapsed, 1)
-                log_file.write(json.dumps(last_line) + "\n")
-                log_file.flush()
+                if log_file is not None:
+                    log_file.write(json.dumps(last_line) + "\n")
+                    log_file.flush()
                 bar.set_postfix(_postfix(last_line), refresh=False)
                 interval_start, interval_steps = time.perf_counter(), 0
-            if step % lg.sample_every == 0 or step == t.steps:
+            if env.is_main and (step % lg.sample_every == 0 or step == t.steps):
                 write_samples(trainer, fixed_z, run_dir / "samples" / f"step-{step:07d}.png", data.reference)
             if step % lg.checkpoint_every == 0 or step == t.steps:
                 save("latest.pt")
@@ -177,13 +226,15 @@ def run_training(training: Training, run_dir: Path) -> dict:
                     save(f"step-{step:07d}.pt")
     except (KeyboardInterrupt, StopRequested):
         bar.close()
-        path = save("latest.pt")
+        # Under DDP the ranks may stop at different points, so no collective here: rank 0's state only.
+        path = save("latest.pt", gather=not env.enabled)
         print(f"stopped at step {step}; checkpoint written to {path}; continue with: gankit train --resume {run_dir}",
               file=sys.stderr)
         raise
     finally:
         bar.close()
-        log_file.close()
+        if log_file is not None:
+            log_file.close()
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
     return last_line

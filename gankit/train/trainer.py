@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from gankit.losses import NEEDS_REAL_SCORES_FOR_G, DLoss, GLoss, get_loss
 from gankit.penalties import Penalty, get_penalty
 from gankit.train.ema import EMA
+from gankit.train.speed import autocast, make_scaler
 
 Batch = tuple[Tensor, Tensor | None]
 
@@ -39,6 +40,13 @@ class GANTrainer:
         n_critic / g_steps: D steps per train_step / G steps per train_step.
         ema: an `EMA` to update after each G step, or None.
         reuse_fake: let the G step reuse the D step's fake batch when n_critic == g_steps == 1.
+        precision: "fp32" | "bf16" | "fp16": autocast dtype of the forwards; fp16 adds one
+            GradScaler per network (`scalers`, saved in checkpoints).
+
+    Under DistributedDataParallel, `wrap(G_ddp, D_ddp)` makes the steps run G's forwards and
+    D's forwards in D's step through the wrappers (so their gradients are all-reduced); G's
+    step scores fakes with the bare D, whose gradients it does not compute, so no all-reduce
+    of D is expected there. `G` and `D` always stay the bare modules (state dicts, EMA, z_dim).
     """
 
     def __init__(
@@ -57,6 +65,7 @@ class GANTrainer:
         g_steps: int = 1,
         ema: EMA | None = None,
         reuse_fake: bool = True,
+        precision: str = "fp32",
     ):
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         if isinstance(loss, str):
@@ -72,8 +81,28 @@ class GANTrainer:
         self.n_critic, self.g_steps = n_critic, g_steps
         self.ema = ema
         self.reuse_fake = reuse_fake
+        self.G_run, self.D_run = G, D  # what the steps call; DDP wrappers after wrap()
+        self.precision = precision
+        device = next(G.parameters()).device
+        self.scalers = {"d": make_scaler(device, precision), "g": make_scaler(device, precision)}
         # Only the parameters that were trainable at the start get switched back on after G's step.
         self._d_trainable = [p for p in D.parameters() if p.requires_grad]
+
+    def wrap(self, G_run: nn.Module, D_run: nn.Module) -> None:
+        """Run the forwards that need gradient sync through these wrappers (e.g. DDP of G and D)."""
+        self.G_run, self.D_run = G_run, D_run
+
+    def _update(self, loss: Tensor, opt: torch.optim.Optimizer, which: str) -> None:
+        """Backward and optimizer step, through the fp16 loss scaler when there is one."""
+        opt.zero_grad(set_to_none=True)
+        scaler = self.scalers[which]
+        if scaler is None:
+            loss.backward()
+            opt.step()
+            return
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
 
     @property
     def device(self) -> torch.device:
@@ -88,24 +117,24 @@ class GANTrainer:
 
         Returns detached scalars: d_loss, real_score, fake_score (means of raw scores), penalty.
         """
-        if fake is None:
-            with torch.no_grad():
-                fake = self.G(self.sample_z(real.shape[0]), c)
-        fake = fake.detach()
-        real_scores = self.D(real, c)
-        fake_scores = self.D(fake, c)
-        if self.real_label == 1.0:
-            loss = self.d_loss(real_scores, fake_scores)
-        else:
-            loss = self.d_loss(real_scores, fake_scores, real_label=self.real_label)
-        stats = {"d_loss": loss.detach()}
-        if self.penalty is not None and self.penalty_weight > 0:
-            penalty = self.penalty(self.D, real, fake, c)
-            loss = loss + self.penalty_weight * penalty
-            stats["penalty"] = penalty.detach()
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
+        with autocast(self.device, self.precision):
+            if fake is None:
+                with torch.no_grad():
+                    fake = self.G_run(self.sample_z(real.shape[0]), c)
+            fake = fake.detach()
+            real_scores = self.D_run(real, c)
+            fake_scores = self.D_run(fake, c)
+            if self.real_label == 1.0:
+                loss = self.d_loss(real_scores, fake_scores)
+            else:
+                loss = self.d_loss(real_scores, fake_scores, real_label=self.real_label)
+            stats = {"d_loss": loss.detach()}
+            if self.penalty is not None and self.penalty_weight > 0:
+                # The bare D: its gradients still reach the same parameters before DDP's all-reduce.
+                penalty = self.penalty(self.D, real, fake, c)
+                loss = loss + self.penalty_weight * penalty
+                stats["penalty"] = penalty.detach()
+        self._update(loss, self.opt_d, "d")
         if self.clip > 0:
             with torch.no_grad():
                 for p in self._d_trainable:
@@ -122,17 +151,16 @@ class GANTrainer:
         for p in self._d_trainable:
             p.requires_grad_(False)
         try:
-            if fake is None:
-                fake = self.G(self.sample_z(batch_size), c)
-            fake_scores = self.D(fake, c)
-            real_scores = None
-            if self.g_needs_real and real is not None:
-                with torch.no_grad():
-                    real_scores = self.D(real, c)
-            loss = self.g_loss(fake_scores, real_scores)
-            self.opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt_g.step()
+            with autocast(self.device, self.precision):
+                if fake is None:
+                    fake = self.G_run(self.sample_z(batch_size), c)
+                fake_scores = self.D(fake, c)
+                real_scores = None
+                if self.g_needs_real and real is not None:
+                    with torch.no_grad():
+                        real_scores = self.D(real, c)
+                loss = self.g_loss(fake_scores, real_scores)
+            self._update(loss, self.opt_g, "g")
         finally:
             for p in self._d_trainable:
                 p.requires_grad_(True)
@@ -147,7 +175,8 @@ class GANTrainer:
         for _ in range(self.n_critic):
             real, c = next_batch()
             if reuse:
-                fake = self.G(self.sample_z(real.shape[0]), c)  # keeps its graph for the G step
+                with autocast(self.device, self.precision):
+                    fake = self.G_run(self.sample_z(real.shape[0]), c)  # keeps its graph for the G step
             stats = self.d_step(real, c, fake)
         for _ in range(self.g_steps):
             stats.update(self.g_step(real.shape[0], c, fake=fake, real=real))
