@@ -7,9 +7,10 @@ anything else is a gankit bug and exits 1 with its traceback.
 import argparse
 import re
 import sys
+import warnings
 from pathlib import Path
 
-from gankit import __version__
+from gankit import __version__, cli_eval
 from gankit.errors import GankitError
 
 EXIT_USER_ERROR = 2
@@ -52,6 +53,7 @@ def make_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _sample_parser(sub)
     sub.add_parser("presets", help="list the presets with a one-line description each")
+    cli_eval.add_parsers(sub)
     return parser
 
 
@@ -152,7 +154,7 @@ def cmd_train(args) -> int:
     from gankit.config import resolve, to_dict
     from gankit.train.checkpoint import find_checkpoint, load_checkpoint
     from gankit.train import distributed
-    from gankit.train.loop import prepare_training, run_training
+    from gankit.train.loop import StopRequested, prepare_training, run_training
 
     if args.resume:
         ckpt_path = find_checkpoint(args.resume)
@@ -183,8 +185,8 @@ def cmd_train(args) -> int:
             print(f"run directory: {run_dir}" + (f" ({env.world_size} processes)" if env.enabled else ""),
                   file=sys.stderr)
         last = run_training(training, run_dir)
-    except KeyboardInterrupt:
-        return 130
+    except StopRequested as stop:
+        return 128 + stop.signum  # the shell's convention for "ended by signal N"
     finally:
         distributed.teardown()
     if not env.is_main:
@@ -232,17 +234,30 @@ def cmd_presets(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "presets": cmd_presets}
+COMMANDS = {
+    "train": cmd_train,
+    "sample": cmd_sample,
+    "presets": cmd_presets,
+    "eval": cli_eval.cmd_eval,
+    "features": cli_eval.cmd_features,
+}
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"gankit: warning: {message}", file=file or sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    previous_showwarning, warnings.showwarning = warnings.showwarning, _one_line_warning
     try:
         return COMMANDS[args.command](args)
     except GankitError as err:
         print(f"gankit: error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
+    finally:
+        warnings.showwarning = previous_showwarning
 
 
 def entry_point() -> None:

@@ -76,6 +76,16 @@ class LogConfig:
 
 
 @dataclass
+class EvalConfig:
+    every: int = 0  # steps between evaluations during training (metrics.jsonl, best.pt); 0 = off
+    metrics: list = field(default_factory=list)  # fid | kid | is | prdc | modes; [] = modes for toy data, fid for images
+    n: int = 0  # generated samples per evaluation; 0 = protocol default: 2,500 for toy data, 2,000 images
+    features: str = "domain"  # domain (gankit's classifier for the dataset) | inception
+    split: str = "test"  # real split the samples are compared with
+    patience: int = 0  # stop training after this many evaluations without a new best; 0 = never
+
+
+@dataclass
 class RuntimeConfig:
     """How the step runs (speed and scale), not what is trained."""
 
@@ -95,6 +105,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
 
@@ -292,10 +303,25 @@ def _validate_ranges(cfg: Config) -> None:
         _require(getattr(lg, key) >= 1, f"log.{key} must be >= 1, got {getattr(lg, key)}")
 
 
+def _validate_eval(cfg: Config) -> None:
+    from gankit.metrics.evaluate import METRIC_NAMES
+
+    e = cfg.eval
+    _require(e.every >= 0, f"eval.every must be >= 0 (0 = off), got {e.every}")
+    _require(e.n == 0 or e.n >= 2, f"eval.n must be 0 (protocol default) or >= 2, got {e.n}")
+    _require(e.patience >= 0, f"eval.patience must be >= 0, got {e.patience}")
+    _require(e.features in ("domain", "inception"), f"eval.features '{e.features}' is unknown; choose domain or inception")
+    for name in e.metrics:
+        _require(name in METRIC_NAMES, f"eval.metrics: '{name}' is unknown; choose from {', '.join(METRIC_NAMES)}")
+    if cfg.data.name == "toy":
+        _require(all(m == "modes" for m in e.metrics), "2-D toy data is evaluated with eval.metrics=[modes] only")
+
+
 def validate(cfg: Config) -> None:
     """Check names and ranges; the first problem raises a one-line GankitError."""
     _validate_choices(cfg)
     _validate_ranges(cfg)
+    _validate_eval(cfg)
     _validate_runtime(cfg)
     if cfg.loss.label_smoothing > 0:
         from gankit.losses import SUPPORTS_LABEL_SMOOTHING

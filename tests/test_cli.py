@@ -113,9 +113,11 @@ def test_empty_and_all_corrupt_folders(tmp_path, capsys):
     corrupt = tmp_path / "corrupt"
     corrupt.mkdir()
     (corrupt / "a.png").write_bytes(b"not a png")
-    with pytest.warns(UserWarning):
-        user_error(capsys, ["train", "--preset", "dcgan-folder", "--data", str(corrupt),
-                            "--out", str(tmp_path / "r2")], "no usable image")
+    capsys.readouterr()
+    assert main(["train", "--preset", "dcgan-folder", "--data", str(corrupt), "--out", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("gankit: warning: skipped 1 unreadable image")
+    assert err[1].startswith("gankit: error: ") and "no usable image" in err[1] and len(err) == 2
 
 
 def test_unwritable_output_directory(tmp_path, capsys):

@@ -157,3 +157,30 @@ def test_checkpoint_loads_with_weights_only_and_holds_full_state(tmp_path, tiny_
         assert key in state
     assert state["config"]["preset"] == "dcgan-digits"
     assert state["opt_d"]["state"]  # optimizer moments are saved, not just hyper-parameters
+
+
+def test_sigterm_checkpoints_between_steps_and_resume_stays_exact(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["--preset", "toy-ring", "--no-progress", "--set", "train.batch_size=16", "--set", "log.every=5",
+            "--set", "model.g_width=8", "--set", "model.d_width=8"]
+    run = tmp_path / "stopped"
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", "train", *args, "--out", str(run), "--steps", "1000000"],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not ((run / "log.jsonl").is_file() and (run / "log.jsonl").read_text()) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "continue with: gankit train --resume" in err
+    stopped_at = load_checkpoint(run)["step"]
+    total = stopped_at + 20
+    assert main(["train", "--resume", str(run), "--steps", str(total), "--no-progress"]) == 0
+    assert main(["train", *args, "--out", str(tmp_path / "straight"), "--steps", str(total)]) == 0
+    resumed, straight = _weights(run), _weights(tmp_path / "straight")
+    for name, tensor in straight.items():
+        assert torch.equal(tensor, resumed[name]), name

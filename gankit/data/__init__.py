@@ -74,7 +74,7 @@ from gankit.data.fashion_mnist import (  # noqa: E402
     load_fashion_mnist,
 )
 from gankit.data.digits import load_digits  # noqa: E402
-from gankit.data.folder import IMAGE_SUFFIXES, load_folder  # noqa: E402
+from gankit.data.folder import IMAGE_SUFFIXES, folder_image_size, load_folder  # noqa: E402
 from gankit.data.sampler import TensorSampler, ToySampler  # noqa: E402
 
 __all__ = [
@@ -90,6 +90,7 @@ __all__ = [
     "load_digits",
     "IMAGE_SUFFIXES",
     "load_folder",
+    "folder_image_size",
     "TensorSampler",
     "ToySampler",
 ]

@@ -164,3 +164,38 @@ def load_folder(
     images = scale_to_unit(stacked.permute(0, 3, 1, 2).contiguous(), 255.0)
     label_tensor = None if labels is None else torch.tensor([labels[i] for i in kept], dtype=torch.int64)
     return ImageData(images=images, labels=label_tensor, class_names=class_names)
+
+
+def folder_image_size(path: str | Path) -> tuple[int, int, int]:
+    """The common `(channels, height, width)` of the images under `path` (directory or .zip).
+
+    channels is 1 when every readable image is greyscale, else 3. For comparing sample
+    folders, where resizing would change what is measured: images of different sizes,
+    a missing path or no readable image raise GankitError.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise GankitError(f"image folder {path} does not exist; pass a directory of images or a .zip file")
+    rels, read, close = _list_images(path)
+    sizes: dict[tuple[int, int], str] = {}
+    grey = True
+    try:
+        for rel in rels:
+            try:
+                with Image.open(io.BytesIO(read(rel))) as img:
+                    sizes.setdefault((img.height, img.width), rel)
+                    grey = grey and img.mode in ("L", "I;16", "I", "1")
+            except Exception:
+                continue  # load_folder skips (and counts) it
+    finally:
+        close()
+    if not sizes:
+        raise GankitError(f"no usable image in {path}; accepted suffixes: {', '.join(sorted(IMAGE_SUFFIXES))}")
+    if len(sizes) > 1:
+        (a, first), (b, second) = list(sizes.items())[:2]
+        raise GankitError(
+            f"images in {path} differ in size ({first}: {a[1]}x{a[0]}, {second}: {b[1]}x{b[0]}); "
+            "resize them to one size first"
+        )
+    (height, width), = sizes
+    return (1 if grey else 3), height, width

@@ -191,6 +191,7 @@ def train_domain_classifier(name: str, epochs: int, seed: int = 0, out: Path | N
         "torch_version": torch.__version__, "threads": torch.get_num_threads(), "architecture": arch,
     }
     _write_atomic(out_dir / f"{name}.json", lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
+    _load_domain_cached.cache_clear()  # a later load in this process must see the new weights
     return info
 
 

@@ -52,22 +52,20 @@ def prdc(
     real_radii = _kth_neighbour_radii(real, k, chunk_size)
     fake_radii = _kth_neighbour_radii(fake, k, chunk_size)
 
+    # One pass over fake-vs-real distances serves all four scores.
     in_real_balls = []  # per fake point: how many real balls contain it
     nearest_fake = torch.full((len(real),), float("inf"), dtype=torch.float64)
-    for chunk in torch.split(fake, chunk_size):
+    real_in_fake = torch.zeros(len(real), dtype=torch.bool)  # real point inside some fake ball?
+    for chunk, radii in zip(torch.split(fake, chunk_size), torch.split(fake_radii, chunk_size)):
         dist = torch.cdist(chunk, real)  # [c, N]
         in_real_balls.append((dist <= real_radii[None, :]).sum(dim=1))
         nearest_fake = torch.minimum(nearest_fake, dist.min(dim=0).values)
+        real_in_fake |= (dist <= radii[:, None]).any(dim=0)
     counts = torch.cat(in_real_balls)
-
-    real_in_fake = []  # per real point: inside at least one fake ball?
-    for chunk in torch.split(real, chunk_size):
-        dist = torch.cdist(chunk, fake)  # [c, M]
-        real_in_fake.append((dist <= fake_radii[None, :]).any(dim=1))
 
     return {
         "precision": float((counts > 0).double().mean()),
-        "recall": float(torch.cat(real_in_fake).double().mean()),
+        "recall": float(real_in_fake.double().mean()),
         "density": float(counts.double().sum() / (k * len(fake))),
         "coverage": float((nearest_fake <= real_radii).double().mean()),
     }

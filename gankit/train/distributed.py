@@ -13,6 +13,11 @@ broadcasts rank 0's anyway); then rank r > 0 reseeds its global RNGs with
 `seed + RANK_SEED_STRIDE * r`, so ranks draw different latents. Checkpoints gather every
 rank's RNG and sampler state (`ranks`), and a resume with the same world size gives each
 rank back its own; with another world size, ranks > 0 are reseeded from (seed, rank, step).
+
+Logged losses and scores are means over ranks. Evaluation during training (`eval.every`)
+runs on rank 0 alone (every rank holds the same G) and its decision (best, early stop) is
+broadcast. A Ctrl-C / SIGTERM seen by any rank is agreed on after each step, so all ranks
+checkpoint and stop after the same step.
 """
 
 import os
@@ -116,6 +121,26 @@ def gather_rank_states(state: dict, env: DistEnv) -> list[dict] | None:
     states: list = [None] * env.world_size
     dist.all_gather_object(states, state)
     return states
+
+
+def broadcast(obj, env: DistEnv):
+    """Rank 0's `obj` on every rank (picklable); `obj` itself in a single process."""
+    if not env.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def agree_on_signal(signum: int | None, env: DistEnv) -> int | None:
+    """A stop signal seen by any rank, on every rank (a tiny all-reduce per step under DDP), so all
+    ranks checkpoint and stop after the same step; `signum` itself in a single process."""
+    if not env.enabled:
+        return signum
+    device = torch.device("cuda", env.local_rank) if dist.get_backend() == "nccl" else torch.device("cpu")
+    flag = torch.tensor([signum or 0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return int(flag.item()) or None
 
 
 def rank_seed(seed: int, rank: int, step: int = 0) -> int:

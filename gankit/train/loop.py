@@ -9,10 +9,12 @@ continues exactly: resuming gives the same weights as never stopping.
 """
 
 import json
+import os
 from dataclasses import dataclass
 import random
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -34,7 +36,40 @@ FIXED_NOISE_SEED_OFFSET = 1_000_003  # fixed sample noise never shares a stream 
 
 
 class StopRequested(Exception):
-    """Raised by the SIGTERM handler so the loop can checkpoint and exit cleanly."""
+    """The run was stopped by Ctrl-C or SIGTERM after checkpointing; `signum` says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by signal {signum}")
+        self.signum = signum
+
+
+class GracefulStop:
+    """Turns the first Ctrl-C / SIGTERM into a request the loop honours between steps.
+
+    Stopping mid-step (after D's update, before G's) would save a state that no
+    uninterrupted run passes through, so resume could not be exact. A second Ctrl-C
+    interrupts at once.
+    """
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        print("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+
+    def __enter__(self) -> "GracefulStop":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def seed_everything(seed: int) -> None:
@@ -71,7 +106,7 @@ def _restore_rank(state: dict, sampler, env: DistEnv, seed: int) -> None:
 
 
 def _checkpoint_state(cfg: Config, trainer, sampler, step: int, nimg: int, fixed_z: torch.Tensor,
-                      ranks: list | None = None) -> dict:
+                      best: dict | None, ranks: list | None = None) -> dict:
     return {
         "scalers": {k: (v.state_dict() if v is not None else None) for k, v in trainer.scalers.items()},
         "ranks": ranks,  # under DDP: every rank's {"rng", "sampler"}; None in a single process
@@ -86,7 +121,7 @@ def _checkpoint_state(cfg: Config, trainer, sampler, step: int, nimg: int, fixed
         "fixed_z": fixed_z,
         "step": step,
         "nimg": nimg,
-        "best": None,
+        "best": best,
     }
 
 
@@ -125,6 +160,7 @@ class Training:
     fixed_z: torch.Tensor
     step: int = 0
     nimg: int = 0
+    best: dict | None = None  # {"key", "value", "step", "evals_since_best"} of the primary metric
     env: DistEnv = DistEnv()  # this process among torchrun's (rank 0 of 1 when not distributed)
 
 
@@ -165,6 +201,7 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
         if env.enabled:
             _restore_rank(resume, data.sampler, env, cfg.seed)
         training.step, training.nimg, training.fixed_z = resume["step"], resume["nimg"], resume["fixed_z"]
+        training.best = resume.get("best")
     return training
 
 
@@ -180,26 +217,25 @@ def run_training(training: Training, run_dir: Path) -> dict:
         (run_dir / "samples").mkdir(parents=True, exist_ok=True)
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    log_file = open(run_dir / "log.jsonl", "a") if env.is_main else None
+    log_file = open(run_dir / "log.jsonl" if env.is_main else os.devnull, "a")  # ranks > 0 write nothing
     means = RunningMeans()
     images_per_step = cfg.train.batch_size * cfg.train.n_critic * env.world_size
     t, lg = cfg.train, cfg.log
     last_line: dict = {"step": step, "nimg": nimg}
 
-    def save(name: str, gather: bool = True) -> Path:
+    def save(name: str) -> Path:
         # Collective under DDP (every rank calls it at the same step); rank 0 alone writes.
-        ranks = distributed.gather_rank_states({"rng": capture_rng(), "sampler": data.sampler.state_dict()}, env) \
-            if gather else None
+        ranks = distributed.gather_rank_states({"rng": capture_rng(), "sampler": data.sampler.state_dict()}, env)
         path = run_dir / "checkpoints" / name
         if env.is_main:
-            save_checkpoint(path, _checkpoint_state(cfg, trainer, data.sampler, step, nimg, fixed_z, ranks))
+            save_checkpoint(path, _checkpoint_state(cfg, trainer, data.sampler, step, nimg, fixed_z, training.best,
+                                                    ranks))
         return path
 
-    previous_handler = signal.signal(signal.SIGTERM, _raise_stop) if _main_thread() else None
     bar = tqdm(total=t.steps, initial=step, disable=not (lg.progress and env.is_main), unit="step",
                dynamic_ncols=True, file=sys.stderr)
     interval_start, interval_steps = time.perf_counter(), 0
-    try:
+    with GracefulStop() as stop, log_file, bar:
         while step < t.steps:
             stats = trainer.train_step(data.next_batch)
             step += 1
@@ -213,44 +249,61 @@ def run_training(training: Training, run_dir: Path) -> dict:
                 last_line = {"step": step, "nimg": nimg, **distributed.average_stats(means.pop(), env)}
                 last_line["steps_per_s"] = round(interval_steps / elapsed, 3)
                 last_line["images_per_s"] = round(interval_steps * images_per_step / elapsed, 1)
-                if log_file is not None:
-                    log_file.write(json.dumps(last_line) + "\n")
-                    log_file.flush()
+                log_file.write(json.dumps(last_line) + "\n")
+                log_file.flush()
                 bar.set_postfix(_postfix(last_line), refresh=False)
                 interval_start, interval_steps = time.perf_counter(), 0
             if env.is_main and (step % lg.sample_every == 0 or step == t.steps):
                 write_samples(trainer, fixed_z, run_dir / "samples" / f"step-{step:07d}.png", data.reference)
-            if step % lg.checkpoint_every == 0 or step == t.steps:
-                save("latest.pt")
-                if lg.keep_checkpoints and step != t.steps:
+            early_stop = False
+            if cfg.eval.every and (step % cfg.eval.every == 0 or step == t.steps):
+                # Rank 0 scores G (the same weights on every rank) and tells the others what it decided.
+                decision = evaluate_during_training(training, step, nimg, run_dir) if env.is_main else None
+                improved, early_stop, training.best = distributed.broadcast(
+                    (*decision, training.best) if env.is_main else None, env)
+                if improved:
+                    save("best.pt")
+            if early_stop:
+                path = save("latest.pt")
+                print(f"early stop at step {step}: no better {training.best['key']} in "
+                      f"{cfg.eval.patience} evaluations (best {training.best['value']:.4g} at step "
+                      f"{training.best['step']})", file=sys.stderr)
+                break
+            stop.signum = distributed.agree_on_signal(stop.signum, env)  # every rank stops at the same step
+            if step % lg.checkpoint_every == 0 or step == t.steps or stop.signum is not None:
+                path = save("latest.pt")
+                if lg.keep_checkpoints and step % lg.checkpoint_every == 0 and step != t.steps:
                     save(f"step-{step:07d}.pt")
-    except (KeyboardInterrupt, StopRequested):
-        bar.close()
-        # Under DDP the ranks may stop at different points, so no collective here: rank 0's state only.
-        path = save("latest.pt", gather=not env.enabled)
-        print(f"stopped at step {step}; checkpoint written to {path}; continue with: gankit train --resume {run_dir}",
-              file=sys.stderr)
-        raise
-    finally:
-        bar.close()
-        if log_file is not None:
-            log_file.close()
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
+            if stop.signum is not None and step < t.steps:
+                bar.close()
+                print(f"stopped at step {step}; checkpoint written to {path}; "
+                      f"continue with: gankit train --resume {run_dir}", file=sys.stderr)
+                raise StopRequested(stop.signum)
     return last_line
+
+
+def evaluate_during_training(training: Training, step: int, nimg: int, run_dir: Path) -> tuple[bool, bool]:
+    """Score G_ema (or G), append to metrics.jsonl, track the best. Returns (improved, stop early)."""
+    from gankit.metrics.evaluate import default_metrics, evaluate_generator, primary_key
+
+    cfg, trainer = training.cfg, training.trainer
+    G = trainer.ema.G_ema if trainer.ema is not None else trainer.G
+    which = "G_ema" if trainer.ema is not None else "G"
+    result = evaluate_generator(G, cfg, seed=cfg.seed, which=which, device=trainer.device)
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"step": step, "nimg": nimg, **result}) + "\n")
+    key, lower_is_better = primary_key(cfg.eval.metrics or default_metrics(cfg.data), cfg.data)
+    value, best = result[key], training.best
+    improved = best is None or (value < best["value"] if lower_is_better else value > best["value"])
+    if improved:
+        training.best = {"key": key, "value": value, "step": step, "evals_since_best": 0}
+    else:
+        best["evals_since_best"] += 1
+    patience = cfg.eval.patience
+    return improved, bool(patience) and training.best["evals_since_best"] >= patience
 
 
 def _postfix(line: dict) -> dict:
     keys = ("images_per_s", "d_loss", "g_loss", "real_score", "fake_score")
     names = {"images_per_s": "img/s", "real_score": "D(real)", "fake_score": "D(fake)"}
     return {names.get(k, k): f"{line[k]:.3g}" for k in keys if k in line}
-
-
-def _raise_stop(signum, frame):
-    raise StopRequested()
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()

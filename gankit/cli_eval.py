@@ -1,0 +1,165 @@
+"""`gankit eval` and `gankit features`: score checkpoints or image folders, train feature networks."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gankit.errors import GankitError
+
+DATASETS_FOR_REAL = ("fashion-mnist", "digits")
+FEATURE_CHOICES = ("domain", "inception", "fashion-mnist", "digits")
+CHECKPOINT_EVAL_N = 10000
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("eval", help="score a checkpoint (or two image folders) with FID, KID, IS, PRDC, modes")
+    p.add_argument("checkpoint", nargs="?", help="checkpoint .pt or run directory")
+    p.add_argument("--metrics", default=None, help="comma list of fid,kid,is,prdc,modes (default: fid; modes for 2-D)")
+    p.add_argument("--n", type=int, default=None, help="generated samples (default 10000; 2500 for 2-D data)")
+    p.add_argument("--features", choices=FEATURE_CHOICES, default="domain",
+                   help="domain = gankit's classifier for the dataset; inception = the standard FID network")
+    p.add_argument("--split", default="test", help="real split to compare with (default test)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--no-ema", action="store_true", help="score G instead of G_ema")
+    p.add_argument("--real", help="real images: a dataset name (fashion-mnist, digits) or a folder/zip")
+    p.add_argument("--fake", help="generated images: a folder/zip (compare two sets, no checkpoint)")
+    p.add_argument("--inception", help="path of the TorchScript Inception file")
+    p.add_argument("--no-cache", action="store_true", help="recompute the real statistics")
+    p.add_argument("--device", default="auto")
+    f = sub.add_parser("features", help="train gankit's domain feature networks")
+    f.add_argument("action", choices=("train",))
+    f.add_argument("name", choices=DATASETS_FOR_REAL)
+    f.add_argument("--epochs", type=int, default=None, help="default: 12 for fashion-mnist, 40 for digits")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--out", help="directory for <name>.pt and <name>.json (default: the shipped weights)")
+
+
+def _parse_metrics(text: str | None) -> list[str] | None:
+    from gankit.metrics.evaluate import METRIC_NAMES
+
+    if text is None:
+        return None
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    for name in names:
+        if name not in METRIC_NAMES:
+            raise GankitError(f"--metrics: '{name}' is unknown; choose from {', '.join(METRIC_NAMES)}")
+    if not names:
+        raise GankitError("--metrics is empty; e.g. --metrics fid,kid")
+    return names
+
+
+def _print_result(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        if key != "protocol":
+            print(f"{key:>14}  {value:.6g}" if isinstance(value, float) else f"{key:>14}  {value}")
+    protocol = result["protocol"]
+    features = protocol.get("features", {})
+    print(f"protocol: {json.dumps({k: v for k, v in protocol.items() if k != 'features'})}")
+    if features:
+        print(f"features: {json.dumps(features)}")
+
+
+def eval_checkpoint(args, metrics: list[str] | None) -> dict:
+    from gankit.build import build_generator, resolve_device
+    from gankit.config import from_dict
+    from gankit.metrics.evaluate import TOY_PROTOCOL_N, evaluate_generator
+    from gankit.train.checkpoint import load_checkpoint, load_model_state
+
+    state = load_checkpoint(args.checkpoint)
+    cfg = from_dict(state["config"])
+    if args.features in DATASETS_FOR_REAL and args.features != cfg.data.name:
+        raise GankitError(f"--features {args.features} does not match this run's data ({cfg.data.name}); use domain")
+    device = resolve_device(args.device)
+    G = build_generator(cfg)
+    use_ema = state.get("G_ema") is not None and not args.no_ema
+    load_model_state(G, state["G_ema"] if use_ema else state["G"], "generator", args.checkpoint)
+    G.to(device)
+    n = args.n or (TOY_PROTOCOL_N if cfg.data.name == "toy" else CHECKPOINT_EVAL_N)
+    features = "inception" if args.features == "inception" else "domain"
+    result = evaluate_generator(G, cfg, metrics=metrics, n=n, features=features, split=args.split, seed=args.seed,
+                                which="G_ema" if use_ema else "G", device=device, inception_path=args.inception,
+                                use_cache=not args.no_cache)
+    result["protocol"]["checkpoint_step"] = state["step"]
+    return result
+
+
+def _load_set(spec: str, split: str, size: tuple[int, int] | None):
+    """A dataset name or an image folder, as ImageData; folders must hold images of one size."""
+    from gankit import data as datasets
+
+    if spec in DATASETS_FOR_REAL:
+        if spec == "fashion-mnist":
+            return datasets.load_fashion_mnist(split=split)
+        return datasets.load_digits(split=split)
+    channels, height, width = datasets.folder_image_size(spec)
+    return datasets.load_folder(spec, size or (height, width), channels=channels, crop="center" if size else "none")
+
+
+def eval_folders(args, metrics: list[str] | None) -> dict:
+    import time
+
+    import torch
+
+    from gankit import __version__
+    from gankit.build import resolve_device
+    from gankit.metrics import extract_features, feature_protocol
+    from gankit.metrics.evaluate import score_features
+
+    if not args.real or not args.fake:
+        raise GankitError("comparing folders needs both --real DIR_OR_DATASET and --fake DIR")
+    start = time.perf_counter()
+    metrics = metrics or ["fid"]
+    if args.features == "inception":
+        network = "inception"
+    elif args.features in DATASETS_FOR_REAL:
+        network = args.features
+    elif args.real in DATASETS_FOR_REAL:
+        network = args.real
+    else:
+        raise GankitError("two folders: choose the feature network with --features inception, fashion-mnist or digits")
+    fake = _load_set(args.fake, args.split, None)
+    n = args.n or len(fake.images)
+    if n > len(fake.images):
+        raise GankitError(f"--n {n} is more than the {len(fake.images)} images in {args.fake}; lower --n")
+    real = _load_set(args.real, args.split, None)
+    device = resolve_device(args.device)
+    pick = torch.randperm(len(real.images), generator=torch.Generator().manual_seed(0))[:n]
+    real_images, labels = real.images[pick], (real.labels[pick] if real.labels is not None else None)
+    real_features, _ = extract_features(real_images[:, :3], network, device=device, inception_path=args.inception)
+    fake_features, fake_logits = extract_features(fake.images[:n, :3], network, device=device,
+                                                  inception_path=args.inception)
+    reference = {"features": real_features, "labels": labels}
+    result = score_features(metrics, reference, fake_features, fake_logits)
+    result["protocol"] = {
+        "metrics": metrics, "real": args.real, "fake": args.fake, "split": args.split, "n_real": len(real_images),
+        "n_fake": n, "features": feature_protocol(network, args.inception), "gankit_version": __version__,
+        "time_s": round(time.perf_counter() - start, 3),
+    }
+    return result
+
+
+def cmd_eval(args) -> int:
+    metrics = _parse_metrics(args.metrics)
+    if args.n is not None and args.n < 2:
+        raise GankitError(f"--n must be >= 2, got {args.n}")
+    if args.checkpoint and (args.real or args.fake):
+        raise GankitError("give either a CHECKPOINT or --real/--fake folders, not both")
+    if not args.checkpoint and not (args.real or args.fake):
+        raise GankitError("nothing to evaluate: give a CHECKPOINT or --real DIR_OR_DATASET --fake DIR")
+    result = eval_checkpoint(args, metrics) if args.checkpoint else eval_folders(args, metrics)
+    _print_result(result, args.json)
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from gankit.metrics import train_domain_classifier
+
+    epochs = args.epochs or {"fashion-mnist": 12, "digits": 40}[args.name]
+    info = train_domain_classifier(args.name, epochs, seed=args.seed, out=Path(args.out) if args.out else None)
+    print(f"{args.name}: test accuracy {info['test_accuracy']:.4f}, sha256 {info['sha256'][:16]}...", file=sys.stderr)
+    return 0

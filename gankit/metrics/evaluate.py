@@ -1,0 +1,169 @@
+"""Evaluating a generator: draw samples, extract features, score them, record the protocol.
+
+Every result is a flat dict of numbers plus a `protocol` dict that says how it was
+made — feature network and its weights' sha256, resize rule, n_real, n_fake, real
+split, G or G_ema, truncation, seed, gankit version and time taken — because a
+score is only comparable with another made the same way.
+
+Real (reference) features are cached on disk, keyed by dataset, split, resolution,
+feature network hash and n_real, so a second evaluation does not recompute them.
+Nothing here draws from the global RNG: evaluating during training leaves the
+training stream (and so exact resume) untouched.
+"""
+
+import hashlib
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gankit import __version__
+from gankit.config import Config, DataConfig, resolution_hw
+from gankit.errors import GankitError
+from gankit.metrics import METRICS, class_histogram_metrics, extract_features, feature_protocol, mode_metrics
+from gankit.sample import fixed_latents, generate
+
+METRIC_NAMES = ("fid", "kid", "is", "prdc", "modes")
+TOY_PROTOCOL_N = 2500  # PacGAN's sample count for the 2-D mixtures
+IMAGE_TRAINING_N = 2000  # images per evaluation during training: a trend, cheap enough to run often
+MODES_RULE = "nearest mode; high quality if within 3 std of it; a mode is covered by >= 1 high-quality sample"
+
+# The value that picks best.pt for each metric, and whether lower is better.
+PRIMARY: dict[str, tuple[str, bool]] = {
+    "fid": ("fid", True),
+    "kid": ("kid", True),
+    "is": ("is", False),
+    "prdc": ("coverage", False),
+    "modes": ("reverse_kl", True),
+}
+IMAGE_MODES_PRIMARY = ("class_kl", True)
+
+
+def default_metrics(data: DataConfig) -> list[str]:
+    return ["modes"] if data.name == "toy" else ["fid"]
+
+
+def primary_key(metrics: list[str], data: DataConfig) -> tuple[str, bool]:
+    """(result key, lower_is_better) of the first metric: what best.pt and early stopping follow."""
+    first = metrics[0]
+    if first == "modes" and data.name != "toy":
+        return IMAGE_MODES_PRIMARY
+    return PRIMARY[first]
+
+
+def domain_network(dataset: str) -> str:
+    """gankit's own classifier for a dataset, or a one-line error saying to use Inception."""
+    if dataset in ("fashion-mnist", "digits"):
+        return dataset
+    raise GankitError(
+        f"gankit has no domain feature network for '{dataset}' data; use --features inception "
+        "(or eval.features=inception)"
+    )
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("GANKIT_DATA") or Path.home() / ".cache" / "gankit"
+    return Path(root) / "refstats"
+
+
+def _data_identity(data: DataConfig, split: str) -> str:
+    h, w = resolution_hw(data.resolution)
+    if data.name != "folder":
+        return f"{data.name}-{split}-{h}x{w}"
+    # A folder has no split; its path and modification time stand for its contents.
+    path = Path(data.path).expanduser().resolve()
+    stamp = f"{path}:{path.stat().st_mtime_ns if path.exists() else 0}:{data.channels}:{data.crop}"
+    return f"folder-{hashlib.sha1(stamp.encode()).hexdigest()[:12]}-{h}x{w}"
+
+
+def real_reference(data: DataConfig, split: str, network: str, n_real: int, device, inception_path=None,
+                   use_cache: bool = True) -> dict:
+    """Features, logits and labels of up to `n_real` real images (a fixed subset), cached on disk."""
+    from gankit.build import load_images
+
+    protocol = feature_protocol(network, inception_path)
+    key = f"{_data_identity(data, split)}-{network}-{protocol['weights_sha256'][:12]}-n{n_real}"
+    path = cache_dir() / f"{key}.pt"
+    if use_cache and path.is_file():
+        return torch.load(path, weights_only=True)
+    images = load_images(replace(data, split=split))
+    order = torch.randperm(len(images.images), generator=torch.Generator().manual_seed(0))[:n_real]
+    real = images.images[order]
+    if real.shape[1] == 4:
+        real = real[:, :3]
+    features, logits = extract_features(real, network, device=device, inception_path=inception_path)
+    labels = images.labels[order] if images.labels is not None else None
+    reference = {"features": features, "logits": logits, "labels": labels, "n": len(real), "key": key}
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp-{os.getpid()}")
+        torch.save(reference, tmp)
+        os.replace(tmp, path)
+    return reference
+
+
+def score_features(metrics: list[str], real: dict, fake_features, fake_logits) -> dict:
+    """Run each metric on real/fake features; `modes` on images is class-histogram coverage and KL."""
+    inputs = {"real_features": real["features"], "fake_features": fake_features, "fake_logits": fake_logits}
+    results: dict = {}
+    for name in metrics:
+        if name == "modes":
+            if fake_logits is None or real.get("labels") is None:
+                raise GankitError("'modes' on images needs labelled real data and a domain classifier (--features domain)")
+            counts = torch.bincount(real["labels"], minlength=fake_logits.shape[1]).double()
+            results.update(class_histogram_metrics(fake_logits.argmax(1), counts / counts.sum()))
+        elif name == "is":
+            if fake_logits is None:
+                raise GankitError("'is' needs class logits; this Inception file has no classifier head")
+            results.update(METRICS["is"](fake_logits=fake_logits))
+        else:
+            results.update(METRICS[name](real_features=inputs["real_features"], fake_features=fake_features))
+    return results
+
+
+def evaluate_toy(G: nn.Module, data: DataConfig, n: int, seed: int) -> dict:
+    """PacGAN mode metrics on `n` samples of a 2-D generator."""
+    from gankit.data import make_toy
+
+    mixture = make_toy(data.toy)
+    samples = generate(G, fixed_latents(n, G.z_dim, seed))
+    result = mode_metrics(samples, mixture.centers, mixture.std)
+    result.pop("counts", None)
+    return result
+
+
+def evaluate_generator(G: nn.Module, cfg: Config, *, metrics: list[str] | None = None, n: int | None = None,
+                       features: str | None = None, split: str | None = None, seed: int = 0,
+                       which: str = "G", device: torch.device | str = "cpu", inception_path=None,
+                       use_cache: bool = True) -> dict:
+    """Score G against the real data of `cfg.data`. Returns metric values plus `protocol`.
+
+    Defaults come from `cfg.eval`. G stays in its mode; samples come from a private RNG.
+    """
+    start = time.perf_counter()
+    e = cfg.eval
+    metrics = metrics or e.metrics or default_metrics(cfg.data)
+    features = features or e.features
+    split = split or e.split
+    protocol: dict = {"metrics": metrics, "generator": which, "truncation": None, "seed": seed,
+                      "gankit_version": __version__}
+    if cfg.data.name == "toy":
+        n = n or e.n or TOY_PROTOCOL_N
+        results = evaluate_toy(G, cfg.data, n, seed)
+        protocol.update({"data": f"toy:{cfg.data.toy}", "n_fake": n, "rule": MODES_RULE})
+    else:
+        n = n or e.n or IMAGE_TRAINING_N
+        network = "inception" if features == "inception" else domain_network(cfg.data.name)
+        real = real_reference(cfg.data, split, network, n, device, inception_path, use_cache)
+        fake = generate(G, fixed_latents(n, G.z_dim, seed))
+        if fake.shape[1] == 4:
+            fake = fake[:, :3]
+        fake_features, fake_logits = extract_features(fake, network, device=device, inception_path=inception_path)
+        results = score_features(metrics, real, fake_features, fake_logits)
+        protocol.update({"features": feature_protocol(network, inception_path), "data": cfg.data.name,
+                         "split": split if cfg.data.name != "folder" else "all", "n_real": real["n"], "n_fake": n})
+    protocol["time_s"] = round(time.perf_counter() - start, 3)
+    return {**results, "protocol": protocol}
