@@ -37,6 +37,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gankit.config import resolve
 from gankit.train.loop import prepare_training
+from gankit.train.trainer import GANTrainer
+
+# Each ablation turns one default fast path off in a copy of gankit's trainer (--ablate).
+ABLATIONS = ("no-reuse", "no-freeze-d", "no-channels-last", "no-fused-adam")
 
 LABELS = {"dcgan-fashion": "DCGAN-28 (Fashion-MNIST)", "dcgan-digits": "DCGAN-32 (digits)"}
 
@@ -91,6 +95,21 @@ class PlainLoop:
         self.opt_g.step()
 
 
+def ablated(trainer: GANTrainer, name: str, lr: float, betas: tuple) -> GANTrainer:
+    """A copy of `trainer` (same weights) with the fast path `name` switched off."""
+    G, D = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
+    if name == "no-channels-last":
+        G.to(memory_format=torch.contiguous_format)
+        D.to(memory_format=torch.contiguous_format)
+    fused = None if name == "no-fused-adam" else True
+    variant = GANTrainer(G, D, torch.optim.Adam(G.parameters(), lr, betas, fused=fused),
+                         torch.optim.Adam(D.parameters(), lr, betas, fused=fused), "nonsaturating",
+                         reuse_fake=name != "no-reuse")
+    if name == "no-freeze-d":
+        variant._d_trainable = []  # G's step then also computes D's gradients (discarded by D's zero_grad)
+    return variant
+
+
 def count_gflop(step) -> float:
     """GFLOP of one call of `step` (forward + backward; optimizer arithmetic is not counted)."""
     with FlopCounterMode(display=False) as counter:
@@ -106,7 +125,7 @@ def time_iters(step, iters: int) -> float:
     return time.perf_counter() - start
 
 
-def bench_case(preset: str, rounds: int, iters: int, peak: float) -> dict:
+def bench_case(preset: str, rounds: int, iters: int, peak: float, ablate: bool = False) -> dict:
     cfg = resolve(preset, None, ["log.progress=false"])
     training = prepare_training(cfg)
     trainer, data = training.trainer, training.data
@@ -115,17 +134,23 @@ def bench_case(preset: str, rounds: int, iters: int, peak: float) -> dict:
     gankit_step = lambda: trainer.train_step(data.next_batch)  # noqa: E731
     flops = {"plain": count_gflop(plain.step), "gankit": count_gflop(gankit_step)}
     steps = {"plain": plain.step, "gankit": gankit_step}
+    for name in ABLATIONS if ablate else ():
+        variant = ablated(trainer, name, t.d_lr, tuple(t.d_betas))
+        steps[name] = lambda v=variant: v.train_step(data.next_batch)
+        flops[name] = count_gflop(steps[name])
     for step in steps.values():  # warm-up: allocator, oneDNN primitive caches
         time_iters(step, 3)
-    rates: dict[str, list[float]] = {"plain": [], "gankit": []}
-    ratios = []
+    rates: dict[str, list[float]] = {name: [] for name in steps}
+    ratios: dict[str, list[float]] = {name: [] for name in steps}
     for r in range(rounds):
-        order = ("plain", "gankit") if r % 2 == 0 else ("gankit", "plain")
+        order = list(steps) if r % 2 == 0 else list(steps)[::-1]
         for name in order:
             rates[name].append(iters * t.batch_size / time_iters(steps[name], iters))
-        ratios.append(rates["gankit"][-1] / rates["plain"][-1])
-    out = {"case": LABELS.get(preset, preset), "ratio": statistics.median(ratios)}
-    for name in ("plain", "gankit"):
+        for name in steps:
+            ratios[name].append(rates[name][-1] / rates["plain"][-1])
+    out = {"case": LABELS.get(preset, preset), "ratio": statistics.median(ratios["gankit"]), "loops": list(steps)}
+    for name in steps:
+        out.setdefault("ratios", {})[name] = statistics.median(ratios[name])
         ips = statistics.median(rates[name])
         gflops = flops[name] * ips / t.batch_size
         out[name] = {"images_per_s": ips, "gflop_per_iter": flops[name], "gflop_s": gflops, "of_peak": gflops / peak}
@@ -147,18 +172,20 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=15, help="iterations per loop per round")
     parser.add_argument("--cases", nargs="+", default=["dcgan-fashion", "dcgan-digits"])
     parser.add_argument("--rss-steps", type=int, default=100, help="steps of the peak-RSS run (0 = skip)")
+    parser.add_argument("--ablate", action="store_true", help="also time gankit with each fast path off")
     args = parser.parse_args()
     peak = matmul_peak()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul peak {peak:.1f} GFLOP/s")
     print(f"{args.rounds} interleaved rounds x {args.iters} iterations per loop; medians over rounds\n")
-    header = f"{'case':26s} {'loop':7s} {'img/s':>8s} {'GFLOP/it':>9s} {'GFLOP/s':>8s} {'of peak':>8s}"
+    header = (f"{'case':26s} {'loop':16s} {'img/s':>8s} {'GFLOP/it':>9s} {'GFLOP/s':>8s} {'of peak':>8s} "
+              f"{'/plain':>7s}")
     print(header)
     for preset in args.cases:
-        result = bench_case(preset, args.rounds, args.iters, peak)
-        for name in ("plain", "gankit"):
+        result = bench_case(preset, args.rounds, args.iters, peak, args.ablate)
+        for name in result["loops"]:
             r = result[name]
-            print(f"{result['case']:26s} {name:7s} {r['images_per_s']:8.1f} {r['gflop_per_iter']:9.2f} "
-                  f"{r['gflop_s']:8.1f} {r['of_peak']:8.0%}")
+            print(f"{result['case']:26s} {name:16s} {r['images_per_s']:8.1f} {r['gflop_per_iter']:9.2f} "
+                  f"{r['gflop_s']:8.1f} {r['of_peak']:8.0%} {result['ratios'][name]:6.2f}x")
         print(f"{'':26s} ratio gankit/plain (median of per-round ratios): {result['ratio']:.2f}x\n")
     if args.rss_steps > 0:
         print(f"peak RSS of `gankit train --preset dcgan-fashion --steps {args.rss_steps}`: "

@@ -184,10 +184,12 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
         D.to(memory_format=torch.channels_last)
     if env.enabled and cfg.runtime.sync_bn:
         G, D = distributed.convert_sync_bn(G, device), distributed.convert_sync_bn(D, device)
-    if cfg.runtime.compile:
-        G.compile()  # in place: state_dict keys and attributes stay those of the bare module
-        D.compile()
     trainer = build_trainer(cfg, G, D, world_size=env.world_size)
+    if cfg.runtime.compile:
+        # In place, so state_dict keys and attributes stay the bare module's; after build_trainer,
+        # so G_ema is a copy of the plain G (a deep copy would share the compiled call of G).
+        G.compile()
+        D.compile()
     if env.enabled:
         trainer.wrap(distributed.ddp(G, device), distributed.ddp(D, device))
         if env.rank > 0:
