@@ -199,7 +199,7 @@ def cmd_train(args) -> int:
 def cmd_sample(args) -> int:
     import torch
 
-    from gankit.build import build_generator, resolve_device
+    from gankit.build import build_generator, place_model, resolve_device
     from gankit.config import from_dict
     from gankit.sample import export_samples, fixed_latents, generate
     from gankit.train.checkpoint import load_checkpoint, load_model_state
@@ -213,7 +213,7 @@ def cmd_sample(args) -> int:
     G = build_generator(cfg)
     use_ema = state.get("G_ema") is not None and not args.no_ema
     load_model_state(G, state["G_ema"] if use_ema else state["G"], "generator", args.checkpoint)
-    G.to(device)
+    place_model(G, device, G.out_shape)
     out = Path(args.out)
     if out.exists() and fmt != "png-dir" and out.is_dir():
         raise GankitError(f"--out {out} is a directory; give a file name or use --format png-dir")

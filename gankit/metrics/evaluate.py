@@ -129,7 +129,7 @@ def evaluate_toy(G: nn.Module, data: DataConfig, n: int, seed: int) -> dict:
     from gankit.data import make_toy
 
     mixture = make_toy(data.toy)
-    samples = generate(G, fixed_latents(n, G.z_dim, seed))
+    samples = generate(G, fixed_latents(n, G.z_dim, seed), batch_size=1000)
     result = mode_metrics(samples, mixture.centers, mixture.std)
     result.pop("counts", None)
     return result
@@ -158,7 +158,7 @@ def evaluate_generator(G: nn.Module, cfg: Config, *, metrics: list[str] | None =
         n = n or e.n or IMAGE_TRAINING_N
         network = "inception" if features == "inception" else domain_network(cfg.data.name)
         real = real_reference(cfg.data, split, network, n, device, inception_path, use_cache)
-        fake = generate(G, fixed_latents(n, G.z_dim, seed))
+        fake = generate(G, fixed_latents(n, G.z_dim, seed), batch_size=1000)
         if fake.shape[1] == 4:
             fake = fake[:, :3]
         fake_features, fake_logits = extract_features(fake, network, device=device, inception_path=inception_path)

@@ -23,7 +23,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from gankit.build import TrainingData, build_data, build_models, build_trainer, resolve_device
+from gankit.build import TrainingData, build_data, build_models, build_trainer, place_model, resolve_device
 from gankit.config import Config, to_dict
 from gankit.sample import fixed_latents, generate, save_samples
 from gankit.train import distributed
@@ -176,12 +176,8 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
     check_precision(cfg.runtime.precision, device)
     seed_everything(cfg.seed)
     G, D = build_models(cfg)
-    G.to(device)
-    D.to(device)
-    if len(G.out_shape) == 3 and device.type == "cpu":
-        # NHWC convolutions are markedly faster on CPU; the models keep their reshapes consistent with it.
-        G.to(memory_format=torch.channels_last)
-        D.to(memory_format=torch.channels_last)
+    place_model(G, device, G.out_shape)
+    place_model(D, device, G.out_shape)
     if env.enabled and cfg.runtime.sync_bn:
         G, D = distributed.convert_sync_bn(G, device), distributed.convert_sync_bn(D, device)
     trainer = build_trainer(cfg, G, D, world_size=env.world_size)
