@@ -5,9 +5,9 @@
 For each case (a preset: DCGAN-28 = dcgan-fashion on Fashion-MNIST, DCGAN-32 = dcgan-digits), one
 process builds G and D once through gankit (`prepare_training`, exactly as `gankit train` does),
 then deep-copies the same initial weights into a plain loop, so both train the identical networks
-from the identical start on the identical in-memory data with the identical loss. Rounds are
-interleaved (plain, gankit, plain, ... with the order flipped every round) so that machine noise
-hits both alike; the script prints medians over rounds.
+from the identical start on the identical in-memory data with the identical loss. Loops are
+interleaved step by step (plain, gankit, plain, ... with the order flipped every round) so that
+machine noise hits both alike; the script prints medians over rounds.
 
 The plain loop is the textbook formulation a user writes by hand (Goodfellow et al. 2014,
 Algorithm 1, with the non-saturating G loss): NCHW tensors, `torch.optim.Adam` with its default
@@ -143,9 +143,15 @@ def bench_case(preset: str, rounds: int, iters: int, peak: float, ablate: bool =
     rates: dict[str, list[float]] = {name: [] for name in steps}
     ratios: dict[str, list[float]] = {name: [] for name in steps}
     for r in range(rounds):
+        # Interleaved step by step (order flipped every round), so a load spike from other
+        # processes hits every loop alike; a round's rate is its iterations over their summed time.
         order = list(steps) if r % 2 == 0 else list(steps)[::-1]
-        for name in order:
-            rates[name].append(iters * t.batch_size / time_iters(steps[name], iters))
+        seconds = dict.fromkeys(steps, 0.0)
+        for _ in range(iters):
+            for name in order:
+                seconds[name] += time_iters(steps[name], 1)
+        for name in steps:
+            rates[name].append(iters * t.batch_size / seconds[name])
         for name in steps:
             ratios[name].append(rates[name][-1] / rates["plain"][-1])
     out = {"case": LABELS.get(preset, preset), "ratio": statistics.median(ratios["gankit"]), "loops": list(steps)}
