@@ -154,10 +154,11 @@ def build_schedulers(cfg: Config, opt_g, opt_d) -> list:
     return [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in (opt_g, opt_d)]
 
 
-def build_trainer(cfg: Config, G: nn.Module, D: nn.Module) -> GANTrainer:
+def build_trainer(cfg: Config, G: nn.Module, D: nn.Module, world_size: int = 1) -> GANTrainer:
+    """The trainer for `cfg`; `world_size` processes each take train.batch_size images per step."""
     opt_g, opt_d = build_optimizers(cfg, G, D)
     t, lo, tr = cfg.train, cfg.loss, cfg.tricks
-    ema = EMA(G, ema_beta(t.ema_kimg, t.batch_size)) if t.ema_kimg > 0 else None
+    ema = EMA(G, ema_beta(t.ema_kimg, t.batch_size * world_size)) if t.ema_kimg > 0 else None
     d_input = DInput(tr.augment, tr.instance_noise, tr.schedule_steps or t.steps)
     return GANTrainer(
         G,
@@ -178,6 +179,7 @@ def build_trainer(cfg: Config, G: nn.Module, D: nn.Module) -> GANTrainer:
         unrolled_steps=tr.unrolled_steps,
         penalty_every=tr.penalty_every,
         schedulers=build_schedulers(cfg, opt_g, opt_d),
+        precision=cfg.runtime.precision,
     )
 
 

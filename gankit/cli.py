@@ -14,7 +14,7 @@ from gankit import __version__, bench, cli_eval
 from gankit.errors import GankitError
 
 EXIT_USER_ERROR = 2
-RESUME_CHANGEABLE = ("train.steps", "log.", "device")  # keys that may differ from the checkpoint's config
+RESUME_CHANGEABLE = ("train.steps", "log.", "device", "runtime.compile")  # keys that may differ from the checkpoint's config
 
 
 def _train_parser(sub) -> None:
@@ -30,6 +30,9 @@ def _train_parser(sub) -> None:
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (shortcut for --set device=...)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--compile", action="store_true", help="torch.compile G and D (shortcut for --set runtime.compile=true)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
+                   help="autocast precision; fp16 needs CUDA (shortcut for --set runtime.precision=...)")
 
 
 def _sample_parser(sub) -> None:
@@ -63,6 +66,10 @@ def _shortcut_sets(args) -> list[str]:
             sets.append(f"{key}={value}" if flag != "data" else f"{key}='{value}'")
     if args.no_progress:
         sets.append("log.progress=false")
+    if getattr(args, "compile", False):
+        sets.append("runtime.compile=true")
+    if getattr(args, "precision", None):
+        sets.append(f"runtime.precision={args.precision}")
     return sets
 
 
@@ -101,6 +108,25 @@ def _prepare_run_dir(out: str | None, preset: str) -> Path:
     return run_dir
 
 
+def _prepare_run_dir_ranks(out: str | None, preset: str, env) -> Path:
+    """`_prepare_run_dir` on rank 0 only; under torchrun the other ranks receive its path (or its error)."""
+    if not env.enabled:
+        return _prepare_run_dir(out, preset)
+    import torch.distributed as dist
+
+    message = [None]
+    if env.is_main:
+        try:
+            message[0] = ("ok", str(_prepare_run_dir(out, preset)))
+        except GankitError as err:
+            message[0] = ("error", str(err))
+    dist.broadcast_object_list(message, src=0)
+    kind, text = message[0]
+    if kind == "error":
+        raise GankitError(text)
+    return Path(text)
+
+
 def _resume_config(args, state: dict):
     """The checkpoint's config, with only the keys that may change on resume overridden."""
     from gankit.config import apply_overrides, from_dict, parse_set, validate
@@ -128,6 +154,7 @@ def cmd_train(args) -> int:
 
     from gankit.config import resolve, to_dict
     from gankit.train.checkpoint import find_checkpoint, load_checkpoint
+    from gankit.train import distributed
     from gankit.train.loop import StopRequested, prepare_training, run_training
 
     if args.resume:
@@ -150,14 +177,21 @@ def cmd_train(args) -> int:
         return 0
     if state is None and args.out:
         _check_run_dir(Path(args.out))  # fail before the (possibly slow) data loading
-    training = prepare_training(cfg, resume=state, resume_path=ckpt_path)  # user errors surface before any write
-    if state is None:
-        run_dir = _prepare_run_dir(args.out, cfg.preset)
-    print(f"run directory: {run_dir}", file=sys.stderr)
+    env = distributed.env_from_torchrun()  # several processes when launched by torchrun
     try:
+        training = prepare_training(cfg, resume=state, resume_path=ckpt_path, env=env)  # errors before any write
+        if state is None:
+            run_dir = _prepare_run_dir_ranks(args.out, cfg.preset, env)
+        if env.is_main:
+            print(f"run directory: {run_dir}" + (f" ({env.world_size} processes)" if env.enabled else ""),
+                  file=sys.stderr)
         last = run_training(training, run_dir)
     except StopRequested as stop:
         return 128 + stop.signum  # the shell's convention for "ended by signal N"
+    finally:
+        distributed.teardown()
+    if not env.is_main:
+        return 0
     print(f"done: step {last['step']}, samples in {run_dir / 'samples'}, checkpoint {run_dir / 'checkpoints' / 'latest.pt'}",
           file=sys.stderr)
     return 0

@@ -110,6 +110,15 @@ class TricksConfig:
 
 
 @dataclass
+class RuntimeConfig:
+    """How the step runs (speed and scale), not what is trained."""
+
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 adds loss scaling and needs CUDA)
+    compile: bool = False  # torch.compile G and D (measured, not assumed: see benchmarks/throughput.py)
+    sync_bn: bool = False  # under torchrun with several processes: batch norm statistics over all ranks (CUDA)
+
+
+@dataclass
 class Config:
     description: str = ""
     preset: str = ""
@@ -122,6 +131,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     tricks: TricksConfig = field(default_factory=TricksConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
 
 def to_dict(cfg: Config) -> dict:
@@ -338,6 +348,7 @@ def validate(cfg: Config) -> None:
     _validate_ranges(cfg)
     _validate_eval(cfg)
     validate_tricks(cfg)
+    _validate_runtime(cfg)
     if cfg.loss.label_smoothing > 0:
         from gankit.losses import SUPPORTS_LABEL_SMOOTHING
 
@@ -373,3 +384,18 @@ def validate_tricks(cfg: Config) -> None:
     from gankit.augment import parse_policy
 
     parse_policy(tr.augment)
+
+
+def _validate_runtime(cfg: Config) -> None:
+    """The runtime section; device-dependent checks (fp16 needs CUDA) happen once the device is known."""
+    r = cfg.runtime
+    precisions = ("fp32", "bf16", "fp16")
+    _require(r.precision in precisions, f"runtime.precision '{r.precision}' is unknown; choose one of: {', '.join(precisions)}")
+    if r.compile:
+        from gankit.build import penalty_name
+
+        _require(
+            penalty_name(cfg) is None,
+            f"runtime.compile cannot train with the '{penalty_name(cfg)}' gradient penalty (torch.compile has no "
+            "double backward); drop --compile or set loss.penalty=none",
+        )

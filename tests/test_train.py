@@ -166,8 +166,9 @@ def test_sigterm_checkpoints_between_steps_and_resume_stays_exact(tmp_path):
     import sys
     import time
 
+    # A constant LR: the stopped run's train.steps differs from the straight run's, and a schedule follows it.
     args = ["--preset", "toy-ring", "--no-progress", "--set", "train.batch_size=16", "--set", "log.every=5",
-            "--set", "model.g_width=8", "--set", "model.d_width=8"]
+            "--set", "model.g_width=8", "--set", "model.d_width=8", "--set", "tricks.lr_schedule=constant"]
     run = tmp_path / "stopped"
     proc = subprocess.Popen([sys.executable, "-m", "gankit", "train", *args, "--out", str(run), "--steps", "1000000"],
                             stderr=subprocess.PIPE, text=True)

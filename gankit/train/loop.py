@@ -9,6 +9,7 @@ continues exactly: resuming gives the same weights as never stopping.
 """
 
 import json
+import os
 from dataclasses import dataclass
 import random
 import signal
@@ -25,6 +26,9 @@ from tqdm import tqdm
 from gankit.build import TrainingData, build_data, build_models, build_trainer, place_model, resolve_device
 from gankit.config import Config, to_dict
 from gankit.sample import fixed_latents, generate, save_samples
+from gankit.train import distributed
+from gankit.train.distributed import DistEnv
+from gankit.train.speed import check_precision
 from gankit.train.trainer import GANTrainer
 from gankit.train.checkpoint import capture_rng, load_model_state, restore_rng, save_checkpoint
 
@@ -81,15 +85,33 @@ def _restore(state: dict, trainer, sampler, path: Path) -> None:
         load_model_state(trainer.ema.G_ema, state["G_ema"], "averaged generator", path)
     trainer.opt_g.load_state_dict(state["opt_g"])
     trainer.opt_d.load_state_dict(state["opt_d"])
+    for which, scaler in trainer.scalers.items():
+        if scaler is not None and (state.get("scalers") or {}).get(which) is not None:
+            scaler.load_state_dict(state["scalers"][which])
     sampler.load_state_dict(state["sampler"])
     if state.get("trainer") is not None:  # update counters and LR schedulers (absent in older checkpoints)
         trainer.load_state_dict(state["trainer"])
     restore_rng(state["rng"])
 
 
+def _restore_rank(state: dict, sampler, env: DistEnv, seed: int) -> None:
+    """Under DDP: give this rank its own saved RNG and sampler state (rank 0's were restored already)."""
+    ranks = state.get("ranks")
+    if ranks is not None and len(ranks) == env.world_size:
+        sampler.load_state_dict(ranks[env.rank]["sampler"])
+        restore_rng(ranks[env.rank]["rng"])
+        return
+    if env.is_main:
+        distributed.warn_world_size_changed(len(ranks) if ranks else 1, env.world_size)
+    if env.rank > 0:
+        seed_everything(distributed.rank_seed(seed, env.rank, state["step"]))
+
+
 def _checkpoint_state(cfg: Config, trainer, sampler, step: int, nimg: int, fixed_z: torch.Tensor,
-                      best: dict | None) -> dict:
+                      best: dict | None, ranks: list | None = None) -> dict:
     return {
+        "scalers": {k: (v.state_dict() if v is not None else None) for k, v in trainer.scalers.items()},
+        "ranks": ranks,  # under DDP: every rank's {"rng", "sampler"}; None in a single process
         "config": to_dict(cfg),
         "G": trainer.G.state_dict(),
         "D": trainer.D.state_dict(),
@@ -142,49 +164,77 @@ class Training:
     step: int = 0
     nimg: int = 0
     best: dict | None = None  # {"key", "value", "step", "evals_since_best"} of the primary metric
+    env: DistEnv = DistEnv()  # this process among torchrun's (rank 0 of 1 when not distributed)
 
 
-def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path | None = None) -> Training:
+def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path | None = None,
+                     env: DistEnv = DistEnv()) -> Training:
     """Build models, optimizers and data from `cfg`; restore every state from `resume` when given.
 
+    With `env.enabled` (torchrun, see `gankit.train.distributed`) this joins the process group,
+    shards the data and wraps G and D in DDP.
     Raises GankitError for anything the user must fix (bad shapes, missing data, mismatched checkpoint).
     """
-    device = resolve_device(cfg.device)
+    device = distributed.setup(cfg.device, env) or resolve_device(cfg.device)
+    check_precision(cfg.runtime.precision, device)
     seed_everything(cfg.seed)
     G, D = build_models(cfg)
     place_model(G, device, G.out_shape)
     place_model(D, device, G.out_shape)
-    trainer = build_trainer(cfg, G, D)
-    data = build_data(cfg, device)
+    if env.enabled and cfg.runtime.sync_bn:
+        G, D = distributed.convert_sync_bn(G, device), distributed.convert_sync_bn(D, device)
+    trainer = build_trainer(cfg, G, D, world_size=env.world_size)
+    if cfg.runtime.compile:
+        # In place, so state_dict keys and attributes stay the bare module's; after build_trainer,
+        # so G_ema is a copy of the plain G (a deep copy would share the compiled call of G).
+        G.compile()
+        D.compile()
+    if env.enabled:
+        trainer.wrap(distributed.ddp(G, device), distributed.ddp(D, device))
+        if env.rank > 0:
+            seed_everything(distributed.rank_seed(cfg.seed, env.rank))  # ranks draw different latents
+    data = build_data(cfg, device, rank=env.rank, world_size=env.world_size)
     n_points = 1000 if data.reference.dim() == 2 else cfg.log.n_samples
     fixed_z = fixed_latents(n_points, cfg.model.z_dim, cfg.seed + FIXED_NOISE_SEED_OFFSET)
-    training = Training(cfg, trainer, data, fixed_z)
+    training = Training(cfg, trainer, data, fixed_z, env=env)
     if resume is not None:
         _restore(resume, trainer, data.sampler, resume_path)
+        if env.enabled:
+            _restore_rank(resume, data.sampler, env, cfg.seed)
         training.step, training.nimg, training.fixed_z = resume["step"], resume["nimg"], resume["fixed_z"]
         training.best = resume.get("best")
     return training
 
 
 def run_training(training: Training, run_dir: Path) -> dict:
-    """Train in `run_dir` until cfg.train.steps. Returns the last log line (floats, plus step and nimg)."""
+    """Train in `run_dir` until cfg.train.steps. Returns the last log line (floats, plus step and nimg).
+
+    Under DDP every rank runs this; only rank 0 writes files and shows progress, and the log
+    line's statistics are means over ranks.
+    """
     cfg, trainer, data, fixed_z = training.cfg, training.trainer, training.data, training.fixed_z
-    step, nimg = training.step, training.nimg
-    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    log_file = open(run_dir / "log.jsonl", "a")
+    step, nimg, env = training.step, training.nimg, training.env
+    if env.is_main:
+        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    log_file = open(run_dir / "log.jsonl" if env.is_main else os.devnull, "a")  # ranks > 0 write nothing
     means = RunningMeans()
-    images_per_step = cfg.train.batch_size * cfg.train.n_critic
+    images_per_step = cfg.train.batch_size * cfg.train.n_critic * env.world_size
     t, lg = cfg.train, cfg.log
     last_line: dict = {"step": step, "nimg": nimg}
 
     def save(name: str) -> Path:
+        # Collective under DDP (every rank calls it at the same step); rank 0 alone writes.
+        ranks = distributed.gather_rank_states({"rng": capture_rng(), "sampler": data.sampler.state_dict()}, env)
         path = run_dir / "checkpoints" / name
-        save_checkpoint(path, _checkpoint_state(cfg, trainer, data.sampler, step, nimg, fixed_z, training.best))
+        if env.is_main:
+            save_checkpoint(path, _checkpoint_state(cfg, trainer, data.sampler, step, nimg, fixed_z, training.best,
+                                                    ranks))
         return path
 
-    bar = tqdm(total=t.steps, initial=step, disable=not lg.progress, unit="step", dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(total=t.steps, initial=step, disable=not (lg.progress and env.is_main), unit="step",
+               dynamic_ncols=True, file=sys.stderr)
     interval_start, interval_steps = time.perf_counter(), 0
     with GracefulStop() as stop, log_file, bar:
         while step < t.steps:
@@ -197,18 +247,21 @@ def run_training(training: Training, run_dir: Path) -> dict:
 
             if step % lg.every == 0 or step == t.steps:
                 elapsed = time.perf_counter() - interval_start
-                last_line = {"step": step, "nimg": nimg, **means.pop()}
+                last_line = {"step": step, "nimg": nimg, **distributed.average_stats(means.pop(), env)}
                 last_line["steps_per_s"] = round(interval_steps / elapsed, 3)
                 last_line["images_per_s"] = round(interval_steps * images_per_step / elapsed, 1)
                 log_file.write(json.dumps(last_line) + "\n")
                 log_file.flush()
                 bar.set_postfix(_postfix(last_line), refresh=False)
                 interval_start, interval_steps = time.perf_counter(), 0
-            if step % lg.sample_every == 0 or step == t.steps:
+            if env.is_main and (step % lg.sample_every == 0 or step == t.steps):
                 write_samples(trainer, fixed_z, run_dir / "samples" / f"step-{step:07d}.png", data.reference)
             early_stop = False
             if cfg.eval.every and (step % cfg.eval.every == 0 or step == t.steps):
-                improved, early_stop = evaluate_during_training(training, step, nimg, run_dir)
+                # Rank 0 scores G (the same weights on every rank) and tells the others what it decided.
+                decision = evaluate_during_training(training, step, nimg, run_dir) if env.is_main else None
+                improved, early_stop, training.best = distributed.broadcast(
+                    (*decision, training.best) if env.is_main else None, env)
                 if improved:
                     save("best.pt")
             if early_stop:
@@ -217,6 +270,7 @@ def run_training(training: Training, run_dir: Path) -> dict:
                       f"{cfg.eval.patience} evaluations (best {training.best['value']:.4g} at step "
                       f"{training.best['step']})", file=sys.stderr)
                 break
+            stop.signum = distributed.agree_on_signal(stop.signum, env)  # every rank stops at the same step
             if step % lg.checkpoint_every == 0 or step == t.steps or stop.signum is not None:
                 path = save("latest.pt")
                 if lg.keep_checkpoints and step % lg.checkpoint_every == 0 and step != t.steps:

@@ -18,9 +18,10 @@ import torch
 from torch import Tensor, nn
 
 from gankit.losses import NEEDS_REAL_SCORES_FOR_G, DLoss, GLoss, get_loss
-from gankit.penalties import Penalty, get_penalty
 from gankit.augment import DInput
+from gankit.penalties import Penalty, get_penalty
 from gankit.train.ema import EMA
+from gankit.train.speed import autocast, make_scaler
 
 Batch = tuple[Tensor, Tensor | None]
 
@@ -47,6 +48,13 @@ class GANTrainer:
         unrolled_steps: k > 0 scores G's fakes with a copy of D advanced k D steps (first-order unrolled GAN).
         penalty_every: lazy regularisation: the penalty runs every k-th D step, weighted by k.
         schedulers: LR schedulers stepped once per `train_step` (after its G steps).
+        precision: "fp32" | "bf16" | "fp16": autocast dtype of the forwards; fp16 adds one
+            GradScaler per network (`scalers`, saved in checkpoints).
+
+    Under DistributedDataParallel, `wrap(G_ddp, D_ddp)` makes the steps run G's forwards and
+    D's forwards in D's step through the wrappers (so their gradients are all-reduced); G's
+    step scores fakes with the bare D, whose gradients it does not compute, so no all-reduce
+    of D is expected there. `G` and `D` always stay the bare modules (state dicts, EMA, z_dim).
     """
 
     def __init__(
@@ -71,6 +79,7 @@ class GANTrainer:
         unrolled_steps: int = 0,
         penalty_every: int = 1,
         schedulers: list | None = None,
+        precision: str = "fp32",
     ):
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         if isinstance(loss, str):
@@ -93,6 +102,35 @@ class GANTrainer:
         self.unrolled_steps, self.penalty_every = unrolled_steps, penalty_every
         self.schedulers = list(schedulers or [])
         self.d_updates = self.g_updates = 0  # counters for the lazy penalty and annealing (checkpointed)
+        self._wrapped: tuple[nn.Module, nn.Module] | None = None  # DDP wrappers, set by wrap()
+        self.precision = precision
+        device = next(G.parameters()).device
+        self.scalers = {"d": make_scaler(device, precision), "g": make_scaler(device, precision)}
+
+    def wrap(self, G_run: nn.Module, D_run: nn.Module) -> None:
+        """Run the forwards that need gradient sync through these wrappers (e.g. DDP of G and D)."""
+        self._wrapped = (G_run, D_run)
+
+    @property
+    def G_run(self) -> nn.Module:
+        """What the steps call for G: its DDP wrapper after `wrap`, else G itself."""
+        return self._wrapped[0] if self._wrapped is not None else self.G
+
+    @property
+    def D_run(self) -> nn.Module:
+        return self._wrapped[1] if self._wrapped is not None else self.D
+
+    def _update(self, loss: Tensor, opt: torch.optim.Optimizer, which: str) -> None:
+        """Backward and optimizer step, through the fp16 loss scaler when there is one."""
+        opt.zero_grad(set_to_none=True)
+        scaler = self.scalers[which]
+        if scaler is None:
+            loss.backward()
+            opt.step()
+            return
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
 
     def state_dict(self) -> dict:
         """The trainer's own state for checkpoints: update counters and LR schedulers."""
@@ -124,15 +162,14 @@ class GANTrainer:
 
         Returns detached scalars: d_loss, real_score, fake_score (means of raw scores), penalty.
         """
-        if fake is None:
-            with torch.no_grad():
-                fake = self.G(self.sample_z(real.shape[0]), c)
         # Lazy regularisation: the penalty every k-th D step, k times as heavy.
         with_penalty = self.d_updates % self.penalty_every == 0
-        loss, stats = self._d_objective(self.D, real, fake.detach(), c, with_penalty, self.penalty_every)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
+        with autocast(self.device, self.precision):
+            if fake is None:
+                with torch.no_grad():
+                    fake = self.G_run(self.sample_z(real.shape[0]), c)
+            loss, stats = self._d_objective(self.D_run, real, fake.detach(), c, with_penalty, self.penalty_every)
+        self._update(loss, self.opt_d, "d")
         self.d_updates += 1
         if self.clip > 0:
             with torch.no_grad():
@@ -143,7 +180,10 @@ class GANTrainer:
     def _d_objective(
         self, D: nn.Module, real: Tensor, fake: Tensor, c: Tensor | None, with_penalty: bool = True, scale: int = 1
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """D's loss on one batch (plus `scale` x the weighted penalty when `with_penalty`) and its stats."""
+        """D's loss on one batch (plus `scale` x the weighted penalty when `with_penalty`) and its stats.
+
+        `D` may be a DDP wrapper; the penalty runs on the bare module (its gradients reach the same
+        parameters within the same backward, so they are all-reduced with the rest)."""
         real_in, fake_in = self._to_d(real), self._to_d(fake)
         real_scores = D(real_in, c)
         fake_scores = D(fake_in, c)
@@ -158,7 +198,7 @@ class GANTrainer:
             loss = self.d_loss(real_scores, fake_scores, real_label=self.real_label)
         stats["d_loss"] = loss.detach()
         if self.penalty is not None and self.penalty_weight > 0 and with_penalty:
-            penalty = self.penalty(D, real_in, fake_in, c)
+            penalty = self.penalty(getattr(D, "module", D), real_in, fake_in, c)
             loss = loss + scale * self.penalty_weight * penalty
             stats["penalty"] = penalty.detach()
         return loss, stats
@@ -173,27 +213,11 @@ class GANTrainer:
         for p in self._d_trainable:
             p.requires_grad_(False)
         try:
-            if fake is None:
-                fake = self.G(self.sample_z(batch_size), c)
-            fake_in = self._to_d(fake)
-            fake_scores = D(fake_in, c)
-            needs_real = real is not None and (self.g_needs_real or self.feature_matching > 0)
-            real_in = self._to_d(real) if needs_real else None
-            real_scores = None
-            if self.g_needs_real and real is not None:
-                with torch.no_grad():
-                    real_scores = D(real_in, c)
-            loss = self.g_loss(fake_scores, real_scores)
-            stats = {"g_loss": loss.detach()}
-            if self.feature_matching > 0 and real_in is not None:
-                with torch.no_grad():
-                    target = D.features(real_in, c).mean(dim=0)
-                fm = (D.features(fake_in, c).mean(dim=0) - target).pow(2).sum()
-                loss = loss + self.feature_matching * fm
-                stats["feature_matching"] = fm.detach()
-            self.opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt_g.step()
+            with autocast(self.device, self.precision):
+                if fake is None:
+                    fake = self.G_run(self.sample_z(batch_size), c)
+                loss, stats = self._g_objective(D, fake, real, c)
+            self._update(loss, self.opt_g, "g")
         finally:
             for p in self._d_trainable:
                 p.requires_grad_(True)
@@ -201,6 +225,26 @@ class GANTrainer:
         if self.ema is not None:
             self.ema.update(self.G)
         return stats
+
+    def _g_objective(self, D: nn.Module, fake: Tensor, real: Tensor | None, c: Tensor | None) -> tuple[Tensor, dict]:
+        """G's loss on `fake` (plus feature matching against `real` when on) and its stats."""
+        fake_in = self._to_d(fake)
+        fake_scores = D(fake_in, c)
+        needs_real = real is not None and (self.g_needs_real or self.feature_matching > 0)
+        real_in = self._to_d(real) if needs_real else None
+        real_scores = None
+        if self.g_needs_real and real is not None:
+            with torch.no_grad():
+                real_scores = D(real_in, c)
+        loss = self.g_loss(fake_scores, real_scores)
+        stats = {"g_loss": loss.detach()}
+        if self.feature_matching > 0 and real_in is not None:
+            with torch.no_grad():
+                target = D.features(real_in, c).mean(dim=0)
+            fm = (D.features(fake_in, c).mean(dim=0) - target).pow(2).sum()
+            loss = loss + self.feature_matching * fm
+            stats["feature_matching"] = fm.detach()
+        return loss, stats
 
     def _unrolled_d(self, real: Tensor, c: Tensor | None) -> nn.Module:
         """A copy of D advanced `unrolled_steps` D steps (same optimizer state) on `real` and fresh fakes.
@@ -231,7 +275,8 @@ class GANTrainer:
         for _ in range(self.n_critic):
             real, c = next_batch()
             if reuse:
-                fake = self.G(self.sample_z(real.shape[0]), c)  # keeps its graph for the G step
+                with autocast(self.device, self.precision):
+                    fake = self.G_run(self.sample_z(real.shape[0]), c)  # keeps its graph for the G step
             stats = self.d_step(real, c, fake)
         for _ in range(self.g_steps):
             stats.update(self.g_step(real.shape[0], c, fake=fake, real=real))
