@@ -40,6 +40,10 @@ class ModelConfig:
     d_width: int = 128
     g_options: dict = field(default_factory=dict)  # extra keyword arguments of the G constructor
     d_options: dict = field(default_factory=dict)  # extra keyword arguments of the D constructor
+    conditioning: str = "none"  # none | cgan | projection | acgan (gankit.models.conditional)
+    num_classes: int = 0  # classes of a conditional model; 0 = taken from the data's labels
+    embed_dim: int = 32  # class embedding width (G's input; cgan D's extra channels)
+    spectral_norm: bool = False  # spectral norm on every conv/linear/embedding weight of D
 
 
 @dataclass
@@ -86,6 +90,11 @@ class EvalConfig:
 
 
 @dataclass
+class CondConfig:
+    aux_weight: float = 1.0  # weight of the ACGAN class loss (cross-entropy) in both D's and G's loss
+
+
+@dataclass
 class Config:
     description: str = ""
     preset: str = ""
@@ -97,6 +106,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    cond: CondConfig = field(default_factory=CondConfig)
 
 
 def to_dict(cfg: Config) -> dict:
@@ -312,6 +322,7 @@ def validate(cfg: Config) -> None:
     _validate_choices(cfg)
     _validate_ranges(cfg)
     _validate_eval(cfg)
+    _validate_cond(cfg)
     if cfg.loss.label_smoothing > 0:
         from gankit.losses import SUPPORTS_LABEL_SMOOTHING
 
@@ -320,3 +331,19 @@ def validate(cfg: Config) -> None:
             f"loss.label_smoothing needs a loss with a real target ({', '.join(sorted(SUPPORTS_LABEL_SMOOTHING))}), "
             f"not '{cfg.loss.name}'",
         )
+
+
+def _validate_cond(cfg: Config) -> None:
+    from gankit.models.conditional import CONDITIONINGS
+
+    m = cfg.model
+    _require(m.conditioning in CONDITIONINGS,
+             f"model.conditioning '{m.conditioning}' is unknown; choose one of: {', '.join(CONDITIONINGS)}")
+    _require(m.num_classes == 0 or m.num_classes >= 2, f"model.num_classes must be 0 (from the data) or >= 2, got {m.num_classes}")
+    _require(m.embed_dim >= 1, f"model.embed_dim must be >= 1, got {m.embed_dim}")
+    _require(cfg.cond.aux_weight >= 0, f"cond.aux_weight must be >= 0, got {cfg.cond.aux_weight}")
+    if m.conditioning != "none":
+        _require(cfg.data.name != "toy", f"model.conditioning={m.conditioning} needs labelled data; toy data has no labels")
+        penalty = cfg.loss.penalty
+        _require(m.conditioning != "acgan" or penalty in ("none",) or (penalty == "auto" and cfg.loss.name != "wgan-gp"),
+                 "gradient penalties are not supported with model.conditioning=acgan; use --set loss.penalty=none")

@@ -22,7 +22,8 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from gankit.build import TrainingData, build_data, build_models, build_trainer, resolve_device
+from gankit.build import (TrainingData, build_data, build_models, build_trainer, resolve_device,
+                          resolve_num_classes)
 from gankit.config import Config, to_dict
 from gankit.sample import fixed_latents, generate, save_samples
 from gankit.train.trainer import GANTrainer
@@ -148,6 +149,8 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
     """
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
+    data = build_data(cfg, device)  # first: a conditional model takes its class count from the labels
+    resolve_num_classes(cfg, data.num_classes)
     G, D = build_models(cfg)
     G.to(device)
     D.to(device)
@@ -156,7 +159,6 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
         G.to(memory_format=torch.channels_last)
         D.to(memory_format=torch.channels_last)
     trainer = build_trainer(cfg, G, D)
-    data = build_data(cfg, device)
     n_points = 1000 if data.reference.dim() == 2 else cfg.log.n_samples
     fixed_z = fixed_latents(n_points, cfg.model.z_dim, cfg.seed + FIXED_NOISE_SEED_OFFSET)
     training = Training(cfg, trainer, data, fixed_z)

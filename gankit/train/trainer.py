@@ -14,13 +14,29 @@ computes only what G needs.
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+from gankit.errors import GankitError
 
 from gankit.losses import NEEDS_REAL_SCORES_FOR_G, DLoss, GLoss, get_loss
 from gankit.penalties import Penalty, get_penalty
 from gankit.train.ema import EMA
 
 Batch = tuple[Tensor, Tensor | None]
+
+
+def split_d_output(out: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor | None]:
+    """D's output as (scores [N], class_logits [N, K] or None): auxiliary heads return a second tensor."""
+    return (out[0], out[1]) if isinstance(out, tuple) else (out, None)
+
+
+def aux_class_loss(logits: Tensor, c: Tensor | None) -> Tensor:
+    """Mean cross-entropy of class logits `[N, K]` against labels `c` `[N]` (ACGAN's class loss)."""
+    if c is None:
+        raise GankitError("this discriminator has a class head (ACGAN) but no labels c were given; "
+                          "train it on labelled data")
+    return F.cross_entropy(logits, c)
 
 
 class GANTrainer:
@@ -39,6 +55,7 @@ class GANTrainer:
         n_critic / g_steps: D steps per train_step / G steps per train_step.
         ema: an `EMA` to update after each G step, or None.
         reuse_fake: let the G step reuse the D step's fake batch when n_critic == g_steps == 1.
+        aux_weight: weight of the class cross-entropy when D returns `(scores, class_logits)` (ACGAN).
     """
 
     def __init__(
@@ -57,6 +74,7 @@ class GANTrainer:
         g_steps: int = 1,
         ema: EMA | None = None,
         reuse_fake: bool = True,
+        aux_weight: float = 1.0,
     ):
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         if isinstance(loss, str):
@@ -72,6 +90,7 @@ class GANTrainer:
         self.n_critic, self.g_steps = n_critic, g_steps
         self.ema = ema
         self.reuse_fake = reuse_fake
+        self.aux_weight = aux_weight
         # Only the parameters that were trainable at the start get switched back on after G's step.
         self._d_trainable = [p for p in D.parameters() if p.requires_grad]
 
@@ -92,13 +111,17 @@ class GANTrainer:
             with torch.no_grad():
                 fake = self.G(self.sample_z(real.shape[0]), c)
         fake = fake.detach()
-        real_scores = self.D(real, c)
-        fake_scores = self.D(fake, c)
+        real_scores, real_logits = split_d_output(self.D(real, c))
+        fake_scores, fake_logits = split_d_output(self.D(fake, c))
         if self.real_label == 1.0:
             loss = self.d_loss(real_scores, fake_scores)
         else:
             loss = self.d_loss(real_scores, fake_scores, real_label=self.real_label)
         stats = {"d_loss": loss.detach()}
+        if real_logits is not None:  # ACGAN: D also learns to name the class of reals and fakes
+            class_loss = aux_class_loss(real_logits, c) + aux_class_loss(fake_logits, c)
+            loss = loss + self.aux_weight * class_loss
+            stats["d_class_loss"] = class_loss.detach()
         if self.penalty is not None and self.penalty_weight > 0:
             penalty = self.penalty(self.D, real, fake, c)
             loss = loss + self.penalty_weight * penalty
@@ -124,12 +147,14 @@ class GANTrainer:
         try:
             if fake is None:
                 fake = self.G(self.sample_z(batch_size), c)
-            fake_scores = self.D(fake, c)
+            fake_scores, fake_logits = split_d_output(self.D(fake, c))
             real_scores = None
             if self.g_needs_real and real is not None:
                 with torch.no_grad():
-                    real_scores = self.D(real, c)
+                    real_scores = split_d_output(self.D(real, c))[0]
             loss = self.g_loss(fake_scores, real_scores)
+            if fake_logits is not None:  # ACGAN: G's fakes should be recognisable as their class
+                loss = loss + self.aux_weight * aux_class_loss(fake_logits, c)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
             self.opt_g.step()
