@@ -15,6 +15,7 @@ from gankit.augment import DInput
 from gankit.errors import GankitError
 from gankit.models.refbn import RefBatchG
 from gankit.models.tricks import MinibatchHeadD, PackedD, packed_shape, spectral_norm_all
+from gankit.models.conditional import conditional_shapes, wrap_conditional
 from gankit.train.ema import EMA, ema_beta
 from gankit.train.trainer import GANTrainer
 
@@ -74,9 +75,12 @@ def build_models(cfg: Config) -> tuple[nn.Module, nn.Module]:
     check_model_shape(cfg.model.name, shape)
     g_cls, d_cls = MODELS[cfg.model.name]
     m = cfg.model
-    G = _construct(g_cls, "g", (m.z_dim, shape, m.g_width), m.g_options)
-    # PacGAN's D reads `pack` samples stacked along the first axis.
-    D = _construct(d_cls, "d", (packed_shape(shape, cfg.tricks.pack), m.d_width), m.d_options)
+    if m.conditioning == "none":
+        G = _construct(g_cls, "g", (m.z_dim, shape, m.g_width), m.g_options)
+        # PacGAN's D reads `pack` samples stacked along the first axis.
+        D = _construct(d_cls, "d", (packed_shape(shape, cfg.tricks.pack), m.d_width), m.d_options)
+    else:
+        G, D = _build_conditional(cfg, g_cls, d_cls, shape)
     return apply_model_tricks(cfg, G, D, shape)
 
 
@@ -98,6 +102,36 @@ def apply_model_tricks(cfg: Config, G: nn.Module, D: nn.Module, shape: tuple[int
     if tr.spectral_norm_g:
         spectral_norm_all(G)
     return G, D
+
+
+def _build_conditional(cfg: Config, g_cls: type, d_cls: type, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+    """Backbones sized for the class embedding, wrapped by `gankit.models.conditional`."""
+    m = cfg.model
+    if m.num_classes < 2:
+        raise GankitError(f"model.conditioning={m.conditioning} needs model.num_classes >= 2 (0 is resolved from the "
+                          "data's labels when training); set --set model.num_classes=K")
+    g_z, d_shape = conditional_shapes(m.conditioning, m.z_dim, shape, m.embed_dim)
+    G = _construct(g_cls, "g", (g_z, shape, m.g_width), m.g_options)
+    D = _construct(d_cls, "d", (d_shape, m.d_width), m.d_options)
+    return wrap_conditional(m.conditioning, G, D, m.z_dim, shape, m.num_classes, m.embed_dim)
+
+
+def resolve_num_classes(cfg: Config, num_classes: int) -> None:
+    """Fill `cfg.model.num_classes` from the data's class count for a conditional model, in place.
+
+    Raises GankitError when a conditional model meets data without labels, or a set count disagrees.
+    """
+    m = cfg.model
+    if m.conditioning == "none":
+        return
+    if num_classes < 2:
+        raise GankitError(f"model.conditioning={m.conditioning} needs labelled data, but {cfg.data.name} data "
+                          f"{'at ' + cfg.data.path + ' ' if cfg.data.path else ''}has no labels (a folder needs one "
+                          "subfolder per class); use an unconditional preset or labelled data")
+    if m.num_classes not in (0, num_classes):
+        raise GankitError(f"model.num_classes={m.num_classes} but the data has {num_classes} classes; "
+                          "set model.num_classes=0 to take it from the data")
+    m.num_classes = num_classes
 
 
 def build_generator(cfg: Config) -> nn.Module:
@@ -180,6 +214,7 @@ def build_trainer(cfg: Config, G: nn.Module, D: nn.Module, world_size: int = 1) 
         penalty_every=tr.penalty_every,
         schedulers=build_schedulers(cfg, opt_g, opt_d),
         precision=cfg.runtime.precision,
+        aux_weight=cfg.cond.aux_weight,
     )
 
 
@@ -232,4 +267,5 @@ def build_data(cfg: Config, device: torch.device, rank: int = 0, world_size: int
             f"the dataset has {images.images.shape[0]} images, fewer than train.batch_size={batch}; lower the batch size"
         )
     sampler = datasets.TensorSampler(images, batch, cfg.seed, device=device, rank=rank, world_size=world_size)
-    return TrainingData(sampler, images.images[:64], images.num_classes)
+    conditional = cfg.model.conditioning != "none"
+    return TrainingData(sampler, images.images[:64], images.num_classes, conditional=conditional)

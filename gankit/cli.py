@@ -10,7 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from gankit import __version__, bench, cli_eval
+from gankit import __version__, bench, cli_cond, cli_eval
 from gankit.errors import GankitError
 
 EXIT_USER_ERROR = 2
@@ -44,6 +44,9 @@ def _sample_parser(sub) -> None:
     p.add_argument("--format", choices=("png", "npy", "png-dir"), default=None, help="default: from --out's suffix")
     p.add_argument("--no-ema", action="store_true", help="use G instead of the weight-averaged G_ema")
     p.add_argument("--device", default="auto")
+    p.add_argument("--class", dest="class_index", type=int, default=None, help="conditional G: every sample of this class")
+    p.add_argument("--grid", choices=("classes",), default=None,
+                   help="classes: one row per class, --n per row (conditional G)")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -55,6 +58,7 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="list the presets with a one-line description each")
     cli_eval.add_parsers(sub)
     bench.add_parser(sub)
+    cli_cond.add_parsers(sub)
     return parser
 
 
@@ -202,6 +206,7 @@ def cmd_sample(args) -> int:
 
     from gankit.build import build_generator, place_model, resolve_device
     from gankit.config import from_dict
+    from gankit.export import sample_labels
     from gankit.sample import export_samples, fixed_latents, generate
     from gankit.train.checkpoint import load_checkpoint, load_model_state
 
@@ -218,10 +223,11 @@ def cmd_sample(args) -> int:
     out = Path(args.out)
     if out.exists() and fmt != "png-dir" and out.is_dir():
         raise GankitError(f"--out {out} is a directory; give a file name or use --format png-dir")
-    samples = generate(G, fixed_latents(args.n, G.z_dim, args.seed))
-    paths = export_samples(samples, out, fmt)
+    labels, nrow = sample_labels(G, args)
+    samples = generate(G, fixed_latents(len(labels) if labels is not None else args.n, G.z_dim, args.seed), labels)
+    paths = export_samples(samples, out, fmt, nrow=nrow)
     which = "G_ema" if use_ema else "G"
-    print(f"wrote {args.n} samples from {which} at step {state['step']} to {out if fmt != 'png-dir' else paths[0].parent}")
+    print(f"wrote {len(samples)} samples from {which} at step {state['step']} to {out if fmt != 'png-dir' else paths[0].parent}")
     return 0
 
 
@@ -242,6 +248,8 @@ COMMANDS = {
     "eval": cli_eval.cmd_eval,
     "features": cli_eval.cmd_features,
     "bench": bench.cmd_bench,
+    "export": cli_cond.cmd_export,
+    "cas": cli_cond.cmd_cas,
 }
 
 

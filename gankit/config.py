@@ -40,6 +40,9 @@ class ModelConfig:
     d_width: int = 128
     g_options: dict = field(default_factory=dict)  # extra keyword arguments of the G constructor
     d_options: dict = field(default_factory=dict)  # extra keyword arguments of the D constructor
+    conditioning: str = "none"  # none | cgan | projection | acgan (gankit.models.conditional)
+    num_classes: int = 0  # classes of a conditional model; 0 = taken from the data's labels
+    embed_dim: int = 32  # class embedding width (G's input; cgan D's extra channels)
 
 
 @dataclass
@@ -119,6 +122,11 @@ class RuntimeConfig:
 
 
 @dataclass
+class CondConfig:
+    aux_weight: float = 1.0  # weight of the ACGAN class loss (cross-entropy) in both D's and G's loss
+
+
+@dataclass
 class Config:
     description: str = ""
     preset: str = ""
@@ -132,6 +140,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     tricks: TricksConfig = field(default_factory=TricksConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    cond: CondConfig = field(default_factory=CondConfig)
 
 
 def to_dict(cfg: Config) -> dict:
@@ -349,6 +358,7 @@ def validate(cfg: Config) -> None:
     _validate_eval(cfg)
     validate_tricks(cfg)
     _validate_runtime(cfg)
+    _validate_cond(cfg)
     if cfg.loss.label_smoothing > 0:
         from gankit.losses import SUPPORTS_LABEL_SMOOTHING
 
@@ -399,3 +409,24 @@ def _validate_runtime(cfg: Config) -> None:
             f"runtime.compile cannot train with the '{penalty_name(cfg)}' gradient penalty (torch.compile has no "
             "double backward); drop --compile or set loss.penalty=none",
         )
+
+
+def _validate_cond(cfg: Config) -> None:
+    from gankit.models.conditional import CONDITIONINGS
+
+    m = cfg.model
+    _require(m.conditioning in CONDITIONINGS,
+             f"model.conditioning '{m.conditioning}' is unknown; choose one of: {', '.join(CONDITIONINGS)}")
+    _require(m.num_classes == 0 or m.num_classes >= 2, f"model.num_classes must be 0 (from the data) or >= 2, got {m.num_classes}")
+    _require(m.embed_dim >= 1, f"model.embed_dim must be >= 1, got {m.embed_dim}")
+    _require(cfg.cond.aux_weight >= 0, f"cond.aux_weight must be >= 0, got {cfg.cond.aux_weight}")
+    if m.conditioning != "none":
+        _require(cfg.data.name != "toy", f"model.conditioning={m.conditioning} needs labelled data; toy data has no labels")
+        tr = cfg.tricks
+        # These wrappers change what D or G sees per sample; they do not (yet) carry the class through.
+        for key, off in (("pack", 1), ("minibatch", "none"), ("g_norm", "batch"), ("unrolled_steps", 0)):
+            _require(getattr(tr, key) == off,
+                     f"tricks.{key} does not combine with model.conditioning={m.conditioning}; set tricks.{key}={off}")
+        penalty = cfg.loss.penalty
+        _require(m.conditioning != "acgan" or penalty in ("none",) or (penalty == "auto" and cfg.loss.name != "wgan-gp"),
+                 "gradient penalties are not supported with model.conditioning=acgan; use --set loss.penalty=none")

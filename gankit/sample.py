@@ -93,14 +93,18 @@ def save_samples(samples: Tensor, path: str | Path, reference: Tensor | None = N
     picture.save(path)
 
 
-def export_samples(samples: Tensor, out: str | Path, fmt: str) -> list[Path]:
-    """Write samples as one grid PNG (`png`), one PNG per image (`png-dir`) or raw float32 (`npy`)."""
+def export_samples(samples: Tensor, out: str | Path, fmt: str, nrow: int | None = None) -> list[Path]:
+    """Write samples as one grid PNG (`png`, `nrow` images a row), one PNG per image (`png-dir`) or raw float32 (`npy`)."""
     out = Path(out)
     if fmt == "npy":
         out.parent.mkdir(parents=True, exist_ok=True)
         np.save(out, samples.numpy().astype(np.float32))
         return [out]
     if fmt == "png":
+        if nrow is not None and samples.dim() == 4:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            image_grid(samples, nrow=nrow).save(out)
+            return [out]
         save_samples(samples, out)
         return [out]
     if samples.dim() != 4:

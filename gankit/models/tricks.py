@@ -40,14 +40,16 @@ def make_activation(name: str) -> nn.Module:
 
 
 def spectral_norm_all(module: nn.Module, n_power_iterations: int = 1) -> nn.Module:
-    """Spectral-normalise every Linear / Conv2d / ConvTranspose2d weight in `module`, in place.
+    """Spectral-normalise every Linear / Conv2d / ConvTranspose2d / Embedding weight in `module`, in place.
+
+    Embeddings included: a projection D's class embedding is part of its score (Miyato & Koyama).
 
     Uses torch's parametrization (a persistent power-iteration vector per weight, kept in
     the state dict so resume is exact). Returns `module`.
     """
     from torch.nn.utils.parametrizations import spectral_norm
 
-    targets = [m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))]
+    targets = [m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.Embedding))]
     for layer in targets:
         # ConvTranspose2d keeps its output channels on dim 1 of the weight.
         dim = 1 if isinstance(layer, nn.ConvTranspose2d) else 0

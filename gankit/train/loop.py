@@ -23,7 +23,8 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from gankit.build import TrainingData, build_data, build_models, build_trainer, place_model, resolve_device
+from gankit.build import (TrainingData, build_data, build_models, build_trainer, place_model, resolve_device,
+                          resolve_num_classes)
 from gankit.config import Config, to_dict
 from gankit.sample import fixed_latents, generate, save_samples
 from gankit.train import distributed
@@ -178,6 +179,9 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
     device = distributed.setup(cfg.device, env) or resolve_device(cfg.device)
     check_precision(cfg.runtime.precision, device)
     seed_everything(cfg.seed)
+    # Data first: a conditional model takes its class count from the labels.
+    data = build_data(cfg, device, rank=env.rank, world_size=env.world_size)
+    resolve_num_classes(cfg, data.num_classes)
     G, D = build_models(cfg)
     place_model(G, device, G.out_shape)
     place_model(D, device, G.out_shape)
@@ -193,7 +197,6 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
         trainer.wrap(distributed.ddp(G, device), distributed.ddp(D, device))
         if env.rank > 0:
             seed_everything(distributed.rank_seed(cfg.seed, env.rank))  # ranks draw different latents
-    data = build_data(cfg, device, rank=env.rank, world_size=env.world_size)
     n_points = 1000 if data.reference.dim() == 2 else cfg.log.n_samples
     fixed_z = fixed_latents(n_points, cfg.model.z_dim, cfg.seed + FIXED_NOISE_SEED_OFFSET)
     training = Training(cfg, trainer, data, fixed_z, env=env)

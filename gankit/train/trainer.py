@@ -15,15 +15,30 @@ import copy
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gankit.losses import NEEDS_REAL_SCORES_FOR_G, DLoss, GLoss, get_loss
 from gankit.augment import DInput
+from gankit.errors import GankitError
+from gankit.losses import NEEDS_REAL_SCORES_FOR_G, DLoss, GLoss, get_loss
 from gankit.penalties import Penalty, get_penalty
 from gankit.train.ema import EMA
 from gankit.train.speed import autocast, make_scaler
 
 Batch = tuple[Tensor, Tensor | None]
+
+
+def split_d_output(out: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor | None]:
+    """D's output as (scores [N], class_logits [N, K] or None): auxiliary heads return a second tensor."""
+    return (out[0], out[1]) if isinstance(out, tuple) else (out, None)
+
+
+def aux_class_loss(logits: Tensor, c: Tensor | None) -> Tensor:
+    """Mean cross-entropy of class logits `[N, K]` against labels `c` `[N]` (ACGAN's class loss)."""
+    if c is None:
+        raise GankitError("this discriminator has a class head (ACGAN) but no labels c were given; "
+                          "train it on labelled data")
+    return F.cross_entropy(logits, c)
 
 
 class GANTrainer:
@@ -48,6 +63,7 @@ class GANTrainer:
         unrolled_steps: k > 0 scores G's fakes with a copy of D advanced k D steps (first-order unrolled GAN).
         penalty_every: lazy regularisation: the penalty runs every k-th D step, weighted by k.
         schedulers: LR schedulers stepped once per `train_step` (after its G steps).
+        aux_weight: weight of the class cross-entropy when D returns `(scores, class_logits)` (ACGAN).
         precision: "fp32" | "bf16" | "fp16": autocast dtype of the forwards; fp16 adds one
             GradScaler per network (`scalers`, saved in checkpoints).
 
@@ -80,6 +96,7 @@ class GANTrainer:
         penalty_every: int = 1,
         schedulers: list | None = None,
         precision: str = "fp32",
+        aux_weight: float = 1.0,
     ):
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         if isinstance(loss, str):
@@ -95,6 +112,7 @@ class GANTrainer:
         self.n_critic, self.g_steps = n_critic, g_steps
         self.ema = ema
         self.reuse_fake = reuse_fake
+        self.aux_weight = aux_weight
         # Only the parameters that were trainable at the start get switched back on after G's step.
         self._d_trainable = [p for p in D.parameters() if p.requires_grad]
         self.d_input = d_input if d_input is not None and d_input.active else None
@@ -185,8 +203,8 @@ class GANTrainer:
         `D` may be a DDP wrapper; the penalty runs on the bare module (its gradients reach the same
         parameters within the same backward, so they are all-reduced with the rest)."""
         real_in, fake_in = self._to_d(real), self._to_d(fake)
-        real_scores = D(real_in, c)
-        fake_scores = D(fake_in, c)
+        real_scores, real_logits = split_d_output(D(real_in, c))
+        fake_scores, fake_logits = split_d_output(D(fake_in, c))
         stats = {"real_score": real_scores.detach().mean(), "fake_score": fake_scores.detach().mean()}
         if self.label_flip > 0:
             # Noisy labels: a flipped pair scores the real as fake and the fake as real.
@@ -197,6 +215,10 @@ class GANTrainer:
         else:
             loss = self.d_loss(real_scores, fake_scores, real_label=self.real_label)
         stats["d_loss"] = loss.detach()
+        if real_logits is not None:  # ACGAN: D also learns to name the class of reals and fakes
+            class_loss = aux_class_loss(real_logits, c) + aux_class_loss(fake_logits, c)
+            loss = loss + self.aux_weight * class_loss
+            stats["d_class_loss"] = class_loss.detach()
         if self.penalty is not None and self.penalty_weight > 0 and with_penalty:
             penalty = self.penalty(getattr(D, "module", D), real_in, fake_in, c)
             loss = loss + scale * self.penalty_weight * penalty
@@ -229,15 +251,17 @@ class GANTrainer:
     def _g_objective(self, D: nn.Module, fake: Tensor, real: Tensor | None, c: Tensor | None) -> tuple[Tensor, dict]:
         """G's loss on `fake` (plus feature matching against `real` when on) and its stats."""
         fake_in = self._to_d(fake)
-        fake_scores = D(fake_in, c)
+        fake_scores, fake_logits = split_d_output(D(fake_in, c))
         needs_real = real is not None and (self.g_needs_real or self.feature_matching > 0)
         real_in = self._to_d(real) if needs_real else None
         real_scores = None
         if self.g_needs_real and real is not None:
             with torch.no_grad():
-                real_scores = D(real_in, c)
+                real_scores = split_d_output(D(real_in, c))[0]
         loss = self.g_loss(fake_scores, real_scores)
         stats = {"g_loss": loss.detach()}
+        if fake_logits is not None:  # ACGAN: G's fakes should be recognisable as their class
+            loss = loss + self.aux_weight * aux_class_loss(fake_logits, c)
         if self.feature_matching > 0 and real_in is not None:
             with torch.no_grad():
                 target = D.features(real_in, c).mean(dim=0)
