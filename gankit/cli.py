@@ -14,7 +14,7 @@ from gankit import __version__, bench, cli_cond, cli_eval
 from gankit.errors import GankitError
 
 EXIT_USER_ERROR = 2
-RESUME_CHANGEABLE = ("train.steps", "log.", "device", "runtime.compile")  # keys that may differ from the checkpoint's config
+RESUME_CHANGEABLE = ("train.steps", "log.", "device", "runtime.compile", "runtime.threads")  # keys that may differ from the checkpoint's config
 
 
 def _train_parser(sub) -> None:
@@ -30,6 +30,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (shortcut for --set device=...)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--threads", type=int, help="CPU threads (shortcut for --set runtime.threads=N); use 1 per job "
+                   "when several jobs share a small CPU")
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (shortcut for --set runtime.compile=true)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
                    help="autocast precision; fp16 needs CUDA (shortcut for --set runtime.precision=...)")
@@ -64,8 +66,10 @@ def make_parser() -> argparse.ArgumentParser:
 
 def _shortcut_sets(args) -> list[str]:
     sets = []
-    for flag, key in (("steps", "train.steps"), ("seed", "seed"), ("data", "data.path"), ("device", "device")):
-        value = getattr(args, flag)
+    shortcuts = (("steps", "train.steps"), ("seed", "seed"), ("data", "data.path"), ("device", "device"),
+                 ("threads", "runtime.threads"))
+    for flag, key in shortcuts:
+        value = getattr(args, flag, None)
         if value is not None:
             sets.append(f"{key}={value}" if flag != "data" else f"{key}='{value}'")
     if args.no_progress:

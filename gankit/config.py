@@ -119,6 +119,7 @@ class RuntimeConfig:
     precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 adds loss scaling and needs CUDA)
     compile: bool = False  # torch.compile G and D (measured, not assumed: see benchmarks/throughput.py)
     sync_bn: bool = False  # under torchrun with several processes: batch norm statistics over all ranks (CUDA)
+    threads: int = 0  # CPU threads for torch; 0 = torch's default (one per core)
 
 
 @dataclass
@@ -401,6 +402,7 @@ def _validate_runtime(cfg: Config) -> None:
     r = cfg.runtime
     precisions = ("fp32", "bf16", "fp16")
     _require(r.precision in precisions, f"runtime.precision '{r.precision}' is unknown; choose one of: {', '.join(precisions)}")
+    _require(r.threads >= 0, f"runtime.threads must be >= 0 (0 = torch's default), got {r.threads}")
     if r.compile:
         from gankit.build import penalty_name
 

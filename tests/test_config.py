@@ -71,6 +71,7 @@ def test_int_is_accepted_for_float_field():
         ("train.g_betas=[0.5]", "train.g_betas must be two numbers"),
         ("data.resolution=abc", "data.resolution must be an int or"),
         ("noequals", "--set expects key=value"),
+        ("runtime.threads=-1", "runtime.threads must be >= 0"),
     ],
 )
 def test_bad_values_are_one_line_errors(assignment, message):

@@ -67,3 +67,18 @@ def test_fp16_loss_scaler_updates_and_round_trips():
     fresh = torch.amp.GradScaler("cpu")
     fresh.load_state_dict(state)
     assert fresh.get_scale() == trainer.scalers["d"].get_scale() > 0
+
+
+def test_threads_option_sets_torch_threads(tmp_path):
+    import torch
+
+    from gankit.cli import main
+
+    before = torch.get_num_threads()
+    try:
+        assert main(["train", "--preset", "toy-ring", "--no-progress", "--steps", "1", "--threads", "1",
+                     "--set", "model.g_width=8", "--set", "model.d_width=8", "--out", str(tmp_path / "r")]) == 0
+        assert torch.get_num_threads() == 1
+        assert (tmp_path / "r" / "config.yaml").read_text().count("threads: 1") == 1
+    finally:
+        torch.set_num_threads(before)
