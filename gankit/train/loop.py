@@ -10,13 +10,14 @@ continues exactly: resuming gives the same weights as never stopping.
 
 import json
 import os
-from dataclasses import dataclass
 import random
 import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -30,8 +31,8 @@ from gankit.sample import fixed_latents, generate, save_samples
 from gankit.train import distributed
 from gankit.train.distributed import DistEnv
 from gankit.train.speed import check_precision
-from gankit.train.trainer import GANTrainer
 from gankit.train.checkpoint import capture_rng, load_model_state, restore_rng, save_checkpoint
+from gankit.train.trainer import GANTrainer
 
 FIXED_NOISE_SEED_OFFSET = 1_000_003  # fixed sample noise never shares a stream with training
 
@@ -212,81 +213,114 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
     return training
 
 
+class StepLog:
+    """The log.jsonl lines and the progress bar: running means, steps/s and images/s between lines."""
+
+    def __init__(self, path: Path, total: int, initial: int, images_per_step: int, show: bool):
+        self.file = open(path, "a")
+        self.bar = tqdm(total=total, initial=initial, disable=not show, unit="step", dynamic_ncols=True,
+                        file=sys.stderr)
+        self.means = RunningMeans()
+        self.images_per_step = images_per_step
+        self.start, self.steps = time.perf_counter(), 0
+
+    def add(self, stats: dict[str, torch.Tensor]) -> None:
+        self.means.add(stats)
+        self.steps += 1
+        self.bar.update(1)
+
+    def write(self, step: int, nimg: int, env: DistEnv) -> dict:
+        """Write one line of the means since the last one (averaged over ranks); returns it."""
+        elapsed = time.perf_counter() - self.start
+        line = {"step": step, "nimg": nimg, **distributed.average_stats(self.means.pop(), env)}
+        line["steps_per_s"] = round(self.steps / elapsed, 3)
+        line["images_per_s"] = round(self.steps * self.images_per_step / elapsed, 1)
+        self.file.write(json.dumps(line) + "\n")
+        self.file.flush()
+        self.bar.set_postfix(_postfix(line), refresh=False)
+        self.start, self.steps = time.perf_counter(), 0
+        return line
+
+    def close(self) -> None:
+        self.bar.close()
+        self.file.close()
+
+
+def _start_run_dir(cfg: Config, run_dir: Path, env: DistEnv) -> None:
+    if env.is_main:
+        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
 def run_training(training: Training, run_dir: Path) -> dict:
     """Train in `run_dir` until cfg.train.steps. Returns the last log line (floats, plus step and nimg).
 
     Under DDP every rank runs this; only rank 0 writes files and shows progress, and the log
     line's statistics are means over ranks.
     """
-    cfg, trainer, data, fixed_z = training.cfg, training.trainer, training.data, training.fixed_z
-    step, nimg, env = training.step, training.nimg, training.env
-    if env.is_main:
-        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    log_file = open(run_dir / "log.jsonl" if env.is_main else os.devnull, "a")  # ranks > 0 write nothing
-    means = RunningMeans()
-    images_per_step = cfg.train.batch_size * cfg.train.n_critic * env.world_size
+    cfg, trainer, data, env = training.cfg, training.trainer, training.data, training.env
     t, lg = cfg.train, cfg.log
-    last_line: dict = {"step": step, "nimg": nimg}
+    _start_run_dir(cfg, run_dir, env)
+    log = StepLog(run_dir / "log.jsonl" if env.is_main else Path(os.devnull), t.steps, training.step,
+                  t.batch_size * t.n_critic * env.world_size, lg.progress and env.is_main)
+    last_line: dict = {"step": training.step, "nimg": training.nimg}
 
     def save(name: str) -> Path:
         # Collective under DDP (every rank calls it at the same step); rank 0 alone writes.
         ranks = distributed.gather_rank_states({"rng": capture_rng(), "sampler": data.sampler.state_dict()}, env)
         path = run_dir / "checkpoints" / name
         if env.is_main:
-            save_checkpoint(path, _checkpoint_state(cfg, trainer, data.sampler, step, nimg, fixed_z, training.best,
-                                                    ranks))
+            save_checkpoint(path, _checkpoint_state(cfg, trainer, data.sampler, training.step, training.nimg,
+                                                    training.fixed_z, training.best, ranks))
         return path
 
-    bar = tqdm(total=t.steps, initial=step, disable=not (lg.progress and env.is_main), unit="step",
-               dynamic_ncols=True, file=sys.stderr)
-    interval_start, interval_steps = time.perf_counter(), 0
-    with GracefulStop() as stop, log_file, bar:
-        while step < t.steps:
-            stats = trainer.train_step(data.next_batch)
-            step += 1
-            nimg += images_per_step
-            means.add(stats)
-            interval_steps += 1
-            bar.update(1)
-
-            if step % lg.every == 0 or step == t.steps:
-                elapsed = time.perf_counter() - interval_start
-                last_line = {"step": step, "nimg": nimg, **distributed.average_stats(means.pop(), env)}
-                last_line["steps_per_s"] = round(interval_steps / elapsed, 3)
-                last_line["images_per_s"] = round(interval_steps * images_per_step / elapsed, 1)
-                log_file.write(json.dumps(last_line) + "\n")
-                log_file.flush()
-                bar.set_postfix(_postfix(last_line), refresh=False)
-                interval_start, interval_steps = time.perf_counter(), 0
-            if env.is_main and (step % lg.sample_every == 0 or step == t.steps):
-                write_samples(trainer, fixed_z, run_dir / "samples" / f"step-{step:07d}.png", data.reference)
-            early_stop = False
-            if cfg.eval.every and (step % cfg.eval.every == 0 or step == t.steps):
-                # Rank 0 scores G (the same weights on every rank) and tells the others what it decided.
-                decision = evaluate_during_training(training, step, nimg, run_dir) if env.is_main else None
-                improved, early_stop, training.best = distributed.broadcast(
-                    (*decision, training.best) if env.is_main else None, env)
-                if improved:
-                    save("best.pt")
-            if early_stop:
-                path = save("latest.pt")
-                print(f"early stop at step {step}: no better {training.best['key']} in "
-                      f"{cfg.eval.patience} evaluations (best {training.best['value']:.4g} at step "
-                      f"{training.best['step']})", file=sys.stderr)
-                break
-            stop.signum = distributed.agree_on_signal(stop.signum, env)  # every rank stops at the same step
-            if step % lg.checkpoint_every == 0 or step == t.steps or stop.signum is not None:
-                path = save("latest.pt")
-                if lg.keep_checkpoints and step % lg.checkpoint_every == 0 and step != t.steps:
-                    save(f"step-{step:07d}.pt")
-            if stop.signum is not None and step < t.steps:
-                bar.close()
-                print(f"stopped at step {step}; checkpoint written to {path}; "
-                      f"continue with: gankit train --resume {run_dir}", file=sys.stderr)
-                raise StopRequested(stop.signum)
+    with GracefulStop() as stop:
+        try:
+            while training.step < t.steps:
+                log.add(trainer.train_step(data.next_batch))
+                training.step += 1
+                training.nimg += log.images_per_step
+                step, last = training.step, training.step == t.steps
+                if step % lg.every == 0 or last:
+                    last_line = log.write(step, training.nimg, env)
+                if env.is_main and (step % lg.sample_every == 0 or last):
+                    write_samples(trainer, training.fixed_z, run_dir / "samples" / f"step-{step:07d}.png",
+                                  data.reference)
+                if cfg.eval.every and (step % cfg.eval.every == 0 or last) and _evaluate(training, run_dir, save):
+                    break  # early stop: _evaluate wrote latest.pt
+                stop.signum = distributed.agree_on_signal(stop.signum, env)  # every rank stops at the same step
+                if step % lg.checkpoint_every == 0 or last or stop.signum is not None:
+                    path = save("latest.pt")
+                    if lg.keep_checkpoints and step % lg.checkpoint_every == 0 and not last:
+                        save(f"step-{step:07d}.pt")
+                if stop.signum is not None and not last:
+                    log.bar.close()
+                    if env.is_main:
+                        print(f"stopped at step {step}; checkpoint written to {path}; "
+                              f"continue with: gankit train --resume {run_dir}", file=sys.stderr)
+                    raise StopRequested(stop.signum)
+        finally:
+            log.close()
     return last_line
+
+
+def _evaluate(training: Training, run_dir: Path, save: Callable[[str], Path]) -> bool:
+    """Evaluate (rank 0), keep best.pt, and decide on early stopping (every rank). True = stop now."""
+    env = training.env
+    # Rank 0 scores G (the same weights on every rank) and tells the others what it decided.
+    decision = evaluate_during_training(training, training.step, training.nimg, run_dir) if env.is_main else None
+    improved, early_stop, training.best = distributed.broadcast(
+        (*decision, training.best) if env.is_main else None, env)
+    if improved:
+        save("best.pt")
+    if early_stop:
+        save("latest.pt")
+        best = training.best
+        if env.is_main:
+            print(f"early stop at step {training.step}: no better {best['key']} in {training.cfg.eval.patience} "
+                  f"evaluations (best {best['value']:.4g} at step {best['step']})", file=sys.stderr)
+    return early_stop
 
 
 def evaluate_during_training(training: Training, step: int, nimg: int, run_dir: Path) -> tuple[bool, bool]:
