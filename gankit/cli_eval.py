@@ -22,6 +22,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--split", default="test", help="real split to compare with (default test)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="ROUNDS",
+                   help="add a 95%% bootstrap interval for FID (fid_ci_low, fid_ci_high) over ROUNDS resamples")
     p.add_argument("--no-ema", action="store_true", help="score G instead of G_ema")
     p.add_argument("--real", help="real images: a dataset name (fashion-mnist, digits) or a folder/zip")
     p.add_argument("--fake", help="generated images: a folder/zip (compare two sets, no checkpoint)")
@@ -83,7 +85,7 @@ def eval_checkpoint(args, metrics: list[str] | None) -> dict:
     features = "inception" if args.features == "inception" else "domain"
     result = evaluate_generator(G, cfg, metrics=metrics, n=n, features=features, split=args.split, seed=args.seed,
                                 which="G_ema" if use_ema else "G", device=device, inception_path=args.inception,
-                                use_cache=not args.no_cache)
+                                use_cache=not args.no_cache, bootstrap=args.bootstrap)
     result["protocol"]["checkpoint_step"] = state["step"]
     return result
 
@@ -134,7 +136,7 @@ def eval_folders(args, metrics: list[str] | None) -> dict:
     fake_features, fake_logits = extract_features(fake.images[:n, :3], network, device=device,
                                                   inception_path=args.inception)
     reference = {"features": real_features, "labels": labels}
-    result = score_features(metrics, reference, fake_features, fake_logits)
+    result = score_features(metrics, reference, fake_features, fake_logits, args.bootstrap)
     result["protocol"] = {
         "metrics": metrics, "real": args.real, "fake": args.fake, "split": args.split, "n_real": len(real_images),
         "n_fake": n, "features": feature_protocol(network, args.inception), "gankit_version": __version__,
@@ -147,6 +149,8 @@ def cmd_eval(args) -> int:
     metrics = _parse_metrics(args.metrics)
     if args.n is not None and args.n < 2:
         raise GankitError(f"--n must be >= 2, got {args.n}")
+    if args.bootstrap < 0 or args.bootstrap == 1:
+        raise GankitError(f"--bootstrap takes 0 (off) or at least 2 rounds, got {args.bootstrap}")
     if args.checkpoint and (args.real or args.fake):
         raise GankitError("give either a CHECKPOINT or --real/--fake folders, not both")
     if not args.checkpoint and not (args.real or args.fake):

@@ -139,3 +139,10 @@ def test_eval_bad_inputs(tmp_path, capsys, digits_run):
     user_error(capsys, ["eval"], "nothing to evaluate")
     user_error(capsys, ["train", *TOY, "--set", "eval.metrics=[fid]", "--out", str(tmp_path / "r")],
                "toy data is evaluated with eval.metrics=[modes]")
+
+
+def test_fid_bootstrap_interval_on_request(digits_run, capsys):
+    result = eval_json(capsys, [str(digits_run), "--n", "300", "--bootstrap", "20"])
+    assert result["fid_ci_low"] <= result["fid_ci_high"]
+    assert result["fid_ci_low"] < result["fid"] * 2 and result["protocol"]["fid_bootstrap_rounds"] == 20
+    user_error(capsys, ["eval", str(digits_run), "--bootstrap", "1"], "--bootstrap takes 0")

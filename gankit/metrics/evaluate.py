@@ -23,7 +23,8 @@ from torch import nn
 from gankit import __version__
 from gankit.config import Config, DataConfig, resolution_hw
 from gankit.errors import GankitError
-from gankit.metrics import METRICS, class_histogram_metrics, extract_features, feature_protocol, mode_metrics
+from gankit.metrics import (METRICS, class_histogram_metrics, extract_features, feature_protocol, fid_bootstrap,
+                            mode_metrics)
 from gankit.sample import fixed_latents, generate
 
 METRIC_NAMES = ("fid", "kid", "is", "prdc", "modes")
@@ -105,8 +106,11 @@ def real_reference(data: DataConfig, split: str, network: str, n_real: int, devi
     return reference
 
 
-def score_features(metrics: list[str], real: dict, fake_features, fake_logits) -> dict:
-    """Run each metric on real/fake features; `modes` on images is class-histogram coverage and KL."""
+def score_features(metrics: list[str], real: dict, fake_features, fake_logits, bootstrap: int = 0) -> dict:
+    """Run each metric on real/fake features; `modes` on images is class-histogram coverage and KL.
+
+    `bootstrap` > 0 adds `fid_ci_low`/`fid_ci_high`, a 95% percentile-bootstrap interval over that many rounds.
+    """
     inputs = {"real_features": real["features"], "fake_features": fake_features, "fake_logits": fake_logits}
     results: dict = {}
     for name in metrics:
@@ -121,6 +125,8 @@ def score_features(metrics: list[str], real: dict, fake_features, fake_logits) -
             results.update(METRICS["is"](fake_logits=fake_logits))
         else:
             results.update(METRICS[name](real_features=inputs["real_features"], fake_features=fake_features))
+    if bootstrap and "fid" in metrics:
+        results["fid_ci_low"], results["fid_ci_high"] = fid_bootstrap(real["features"], fake_features, n_boot=bootstrap)
     return results
 
 
@@ -138,7 +144,7 @@ def evaluate_toy(G: nn.Module, data: DataConfig, n: int, seed: int) -> dict:
 def evaluate_generator(G: nn.Module, cfg: Config, *, metrics: list[str] | None = None, n: int | None = None,
                        features: str | None = None, split: str | None = None, seed: int = 0,
                        which: str = "G", device: torch.device | str = "cpu", inception_path=None,
-                       use_cache: bool = True) -> dict:
+                       use_cache: bool = True, bootstrap: int = 0) -> dict:
     """Score G against the real data of `cfg.data`. Returns metric values plus `protocol`.
 
     Defaults come from `cfg.eval`. G stays in its mode; samples come from a private RNG.
@@ -149,7 +155,7 @@ def evaluate_generator(G: nn.Module, cfg: Config, *, metrics: list[str] | None =
     features = features or e.features
     split = split or e.split
     protocol: dict = {"metrics": metrics, "generator": which, "truncation": None, "seed": seed,
-                      "gankit_version": __version__}
+                      "gankit_version": __version__, **({"fid_bootstrap_rounds": bootstrap} if bootstrap else {})}
     if cfg.data.name == "toy":
         n = n or e.n or TOY_PROTOCOL_N
         results = evaluate_toy(G, cfg.data, n, seed)
@@ -162,7 +168,7 @@ def evaluate_generator(G: nn.Module, cfg: Config, *, metrics: list[str] | None =
         if fake.shape[1] == 4:
             fake = fake[:, :3]
         fake_features, fake_logits = extract_features(fake, network, device=device, inception_path=inception_path)
-        results = score_features(metrics, real, fake_features, fake_logits)
+        results = score_features(metrics, real, fake_features, fake_logits, bootstrap)
         protocol.update({"features": feature_protocol(network, inception_path), "data": cfg.data.name,
                          "split": split if cfg.data.name != "folder" else "all", "n_real": real["n"], "n_fake": n})
     protocol["time_s"] = round(time.perf_counter() - start, 3)
