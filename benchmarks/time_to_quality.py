@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -23,7 +24,7 @@ from gankit.config import resolve
 from gankit.data import load_fashion_mnist
 from gankit.metrics.features import extract_features, feature_protocol
 from gankit.metrics.fid import fid_from_features
-from gankit.sample import fixed_latents, generate
+from gankit.sample import fixed_latents, generate, save_samples
 from gankit.train.loop import prepare_training
 
 NETWORK = "fashion-mnist"
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--log", help="also append each JSON line to this file")
+    parser.add_argument("--samples", help="directory for a 64-image grid at each mark (to look at)")
     args = parser.parse_args()
 
     cfg = resolve(args.preset, None, ["log.progress=false", f"seed={args.seed}", "train.steps=100000000", *args.set])
@@ -69,6 +71,8 @@ def main() -> None:
         G = trainer.ema.G_ema if trainer.ema is not None else trainer.G
         eval_start = time.perf_counter()
         fid = domain_fid(G, real_features, args.n)
+        if args.samples:
+            save_samples(generate(G, training.fixed_z[:64]), Path(args.samples) / f"train-{int(mark)}s.png")
         eval_s += time.perf_counter() - eval_start
         line = {"train_s": round(train_s, 1), "step": step, "nimg": step * cfg.train.batch_size * cfg.train.n_critic,
                 "fid": round(fid, 3), "eval_s_total": round(eval_s, 1)}
