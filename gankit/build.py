@@ -141,9 +141,8 @@ def build_generator(cfg: Config) -> nn.Module:
 
 def _optimizer(name: str, params, lr: float, betas: list) -> torch.optim.Optimizer:
     if name == "adam":
-        # The fused kernel does the same maths as the per-tensor loop in one pass.
-        fused = next(iter(params), None) is not None
-        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=fused or None)
+        # The fused kernel does the same maths as the per-tensor loop in one pass (it needs >= 1 parameter).
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=True if params else None)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, momentum=betas[0])
     return torch.optim.SGD(params, lr=lr, momentum=betas[0])

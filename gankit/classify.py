@@ -12,12 +12,12 @@
 import time
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.errors import GankitError
 from gankit.export import num_classes_of
-from gankit.metrics.features import DOMAIN_NETWORKS, DomainClassifier, _augment, extract_features
+from gankit.metrics.features import (DOMAIN_NETWORKS, DomainClassifier, classifier_accuracy, extract_features,
+                                     fit_domain_classifier, load_split)
 from gankit.sample import fixed_latents, generate
 
 
@@ -56,49 +56,13 @@ def conditional_accuracy(G: nn.Module, network: str, per_class: int = 500, seed:
     return {"cond_acc": round(float(hits.mean()), 4), "cond_acc_per_class": [round(float(a), 4) for a in per_class_acc]}
 
 
-def _load_split(network: str, split: str):
-    from gankit.metrics.features import _load_split as load
-
-    return load(network, split)
-
-
 def train_classifier(images: Tensor, labels: Tensor, network: str, epochs: int, seed: int = 0) -> DomainClassifier:
-    """Train a fresh domain-classifier network on `images` `[N, C, H, W]` in [-1, 1] with `labels` `[N]`.
+    """A fresh `network` classifier trained on `images` `[N, C, H, W]` in [-1, 1] with `labels` `[N]`.
 
-    Same recipe as the shipped classifier (Adam, one-cycle schedule, its augmentation), so the
-    real-data baseline and CAS differ only in the training images.
+    The shipped classifier's own recipe (`fit_domain_classifier`), so the real-data baseline and CAS
+    differ only in the training images.
     """
-    from gankit.data import resize_images
-
-    spec = DOMAIN_NETWORKS[network]
-    arch = {k: spec[k] for k in ("in_channels", "num_classes", "resolution", "width")}
-    images = resize_images(images, (spec["resolution"], spec["resolution"]))
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = DomainClassifier(**arch)
-    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
-    steps = epochs * -(-len(images) // spec["batch_size"])
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, spec["lr"], total_steps=steps)
-    model.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(len(images), generator=gen).split(spec["batch_size"]):
-            x = _augment(images[idx], spec["flip"], spec["shift"], gen)
-            loss = F.cross_entropy(model(x), labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-    return model.eval()
-
-
-@torch.inference_mode()
-def accuracy_on(model: DomainClassifier, images: Tensor, labels: Tensor) -> float:
-    """Accuracy of `model` on `images` `[N, C, H, W]` (resized to its resolution) with `labels` `[N]`."""
-    from gankit.data import resize_images
-
-    images = resize_images(images, (model.resolution, model.resolution))
-    correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in zip(images.split(1000), labels.split(1000)))
-    return correct / len(labels)
+    return fit_domain_classifier(network, images, labels, epochs, seed).eval()
 
 
 def classification_accuracy_score(G: nn.Module, network: str, per_class: int = 1000, epochs: int = 3,
@@ -111,15 +75,15 @@ def classification_accuracy_score(G: nn.Module, network: str, per_class: int = 1
     """
     k = _check_conditional(G, network)
     start = time.perf_counter()
-    test = _load_split(network, "test")
+    test = load_split(network, "test")
     fake, fake_labels = generate_per_class(G, per_class, seed)
-    result = {"cas": round(accuracy_on(train_classifier(fake, fake_labels, network, epochs, seed),
+    result = {"cas": round(classifier_accuracy(train_classifier(fake, fake_labels, network, epochs, seed),
                                          test.images, test.labels), 4)}
     if real_baseline:
-        train = _load_split(network, "train")
+        train = load_split(network, "train")
         n = min(k * per_class, len(train.images))
         pick = torch.randperm(len(train.images), generator=torch.Generator().manual_seed(seed))[:n]
         model = train_classifier(train.images[pick], train.labels[pick], network, epochs, seed)
-        result["real_acc"] = round(accuracy_on(model, test.images, test.labels), 4)
+        result["real_acc"] = round(classifier_accuracy(model, test.images, test.labels), 4)
     result.update({"train_images": k * per_class, "epochs": epochs, "time_s": round(time.perf_counter() - start, 1)})
     return result

@@ -206,8 +206,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    import torch
-
     from gankit.build import build_generator, place_model, resolve_device
     from gankit.config import from_dict
     from gankit.export import sample_labels

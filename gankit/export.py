@@ -6,11 +6,10 @@ reads back with the same labels.
 from pathlib import Path
 
 import torch
-from PIL import Image
 from torch import Tensor, nn
 
 from gankit.errors import GankitError
-from gankit.sample import fixed_latents, generate, to_uint8
+from gankit.sample import fixed_latents, generate, save_png_dir
 
 
 def num_classes_of(G: nn.Module) -> int:
@@ -69,10 +68,7 @@ def export_per_class(G: nn.Module, out: str | Path, per_class: int, seed: int = 
     for label, name in enumerate(names):
         rows = slice(label * per_class, (label + 1) * per_class)
         images = generate(G, z[rows], torch.full((per_class,), label, dtype=torch.long))
-        folder = out / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for i, pixels in enumerate(to_uint8(images)):
-            Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(folder / f"{i:06d}.png")
+        save_png_dir(images, out / name)
         counts[name] = per_class
     return counts
 

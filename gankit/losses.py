@@ -12,7 +12,6 @@ any score.
 
 from typing import Callable
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

@@ -44,6 +44,22 @@ def to_uint8(images: Tensor) -> np.ndarray:
     return pixels.permute(0, 2, 3, 1).numpy()
 
 
+def to_pil(pixels: np.ndarray) -> Image.Image:
+    """uint8 `[H, W, C]` (C = 1, 3 or 4) as a PIL image: greyscale, RGB or RGBA."""
+    return Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
+
+
+def save_png_dir(images: Tensor, folder: str | Path) -> list[Path]:
+    """One PNG per image of `[N, C, H, W]` in [-1, 1], named 000000.png, 000001.png, ... in `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, pixels in enumerate(to_uint8(images)):
+        paths.append(folder / f"{i:06d}.png")
+        to_pil(pixels).save(paths[-1])
+    return paths
+
+
 def image_grid(images: Tensor, nrow: int | None = None, padding: int = 2, min_size: int = 256) -> Image.Image:
     """Tile `[N, C, H, W]` images in [-1, 1] into one PIL image (upscaled, nearest, so small images are visible)."""
     n, c, h, w = images.shape
@@ -55,8 +71,7 @@ def image_grid(images: Tensor, nrow: int | None = None, padding: int = 2, min_si
         top = (i // nrow) * (h + padding) + padding
         left = (i % nrow) * (w + padding) + padding
         canvas[top : top + h, left : left + w] = pixels[i]
-    mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(c, "L")
-    grid = Image.fromarray(canvas[:, :, 0] if c == 1 or mode == "L" and c != 1 else canvas, mode)
+    grid = to_pil(canvas)
     scale = max(1, math.ceil(min_size / max(grid.size)))
     if scale > 1:
         grid = grid.resize((grid.size[0] * scale, grid.size[1] * scale), Image.NEAREST)
@@ -109,10 +124,4 @@ def export_samples(samples: Tensor, out: str | Path, fmt: str, nrow: int | None 
         return [out]
     if samples.dim() != 4:
         raise GankitError("--format png-dir writes images, but this generator makes 2-D points; use png or npy")
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, pixels in enumerate(to_uint8(samples)):
-        path = out / f"{i:06d}.png"
-        Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(path)
-        paths.append(path)
-    return paths
+    return save_png_dir(samples, out)

@@ -24,6 +24,7 @@ import time
 import urllib.request
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -88,7 +89,8 @@ class DomainClassifier(nn.Module):
         return self.head(self.dropout(self.body(x)))
 
 
-def _load_split(name: str, split: str):
+def load_split(name: str, split: str):
+    """The `name` dataset's `split` at its classifier's resolution, as ImageData."""
     spec = DOMAIN_NETWORKS[name]
     from gankit.data import load_digits, load_fashion_mnist  # local: data pulls in sklearn lazily
 
@@ -117,12 +119,51 @@ def _augment(x: torch.Tensor, flip: bool, shift: int, gen: torch.Generator) -> t
 
 
 @torch.inference_mode()
-def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+def classifier_accuracy(model: DomainClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Accuracy of `model` (put in eval mode) on `images` `[N, C, H, W]` in [-1, 1], resized to its resolution."""
+    from gankit.data import resize_images
+
     model.eval()
+    if images.shape[-2:] != (model.resolution, model.resolution):
+        images = resize_images(images, (model.resolution, model.resolution))
     correct = 0
     for xb, yb in zip(images.split(1000), labels.split(1000)):
         correct += int((model(xb).argmax(1) == yb).sum())
     return correct / len(labels)
+
+
+def fit_domain_classifier(name: str, images: torch.Tensor, labels: torch.Tensor, epochs: int, seed: int = 0,
+                          after_epoch: Callable[[int, float, DomainClassifier], None] | None = None) -> DomainClassifier:
+    """Train a fresh `name` classifier network on `images` `[N, C, H, W]` in [-1, 1] with `labels` `[N]`.
+
+    The shipped recipe (see `DOMAIN_NETWORKS`): Adam with a one-cycle schedule and light
+    augmentation. Images are resized to the network's resolution. Returns the model in train mode;
+    `after_epoch(epoch, last_loss, model)` is called after each epoch.
+    """
+    from gankit.data import resize_images
+
+    spec = DOMAIN_NETWORKS[name]
+    arch = {k: spec[k] for k in ("in_channels", "num_classes", "resolution", "width")}
+    if images.shape[-2:] != (spec["resolution"], spec["resolution"]):
+        images = resize_images(images, (spec["resolution"], spec["resolution"]))
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = DomainClassifier(**arch)
+    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+    steps_per_epoch = -(-len(images) // spec["batch_size"])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, spec["lr"], total_steps=epochs * steps_per_epoch)
+    for epoch in range(epochs):
+        model.train()
+        for idx in torch.randperm(len(images), generator=gen).split(spec["batch_size"]):
+            x = _augment(images[idx], spec["flip"], spec["shift"], gen)
+            loss = F.cross_entropy(model(x), labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        if after_epoch is not None:
+            after_epoch(epoch, loss.item(), model)
+    return model
 
 
 def _sha256(path: Path) -> str:
@@ -154,32 +195,20 @@ def train_domain_classifier(name: str, epochs: int, seed: int = 0, out: Path | N
         raise GankitError(f"epochs must be >= 1, got {epochs}")
     spec = DOMAIN_NETWORKS[name]
     arch = {k: spec[k] for k in ("in_channels", "num_classes", "resolution", "width")}
-    train, test = _load_split(name, "train"), _load_split(name, "test")
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = DomainClassifier(**arch)
-    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
-    steps_per_epoch = -(-len(train) // spec["batch_size"])
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, spec["lr"], total_steps=epochs * steps_per_epoch)
+    train, test = load_split(name, "train"), load_split(name, "test")
     start = time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(len(train), generator=gen)
-        for idx in order.split(spec["batch_size"]):
-            x = _augment(train.images[idx], spec["flip"], spec["shift"], gen)
-            loss = F.cross_entropy(model(x), train.labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-        print(f"{name} epoch {epoch + 1}/{epochs}: loss {loss.item():.4f} "
-              f"test acc {_accuracy(model, test.images, test.labels):.4f} "
+
+    def report(epoch: int, loss: float, model: DomainClassifier) -> None:
+        print(f"{name} epoch {epoch + 1}/{epochs}: loss {loss:.4f} "
+              f"test acc {classifier_accuracy(model, test.images, test.labels):.4f} "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
+
+    model = fit_domain_classifier(name, train.images, train.labels, epochs, seed, after_epoch=report)
     train_seconds = time.perf_counter() - start
     # Ship fp16 to halve the file; accuracy below is measured after the fp16 round trip.
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     model.load_state_dict(state)
-    accuracy = _accuracy(model, test.images, test.labels)
+    accuracy = classifier_accuracy(model, test.images, test.labels)
     out_dir = Path(out) if out is not None else WEIGHTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     pt_path = out_dir / f"{name}.pt"

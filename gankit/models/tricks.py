@@ -17,7 +17,6 @@ Each trick wraps or edits a built G or D through the family contract only
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.errors import GankitError
