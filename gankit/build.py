@@ -187,8 +187,10 @@ def build_schedulers(cfg: Config, opt_g, opt_d) -> list:
     return [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in (opt_g, opt_d)]
 
 
-def build_trainer(cfg: Config, G: nn.Module, D: nn.Module, world_size: int = 1) -> GANTrainer:
-    """The trainer for `cfg`; `world_size` processes each take train.batch_size images per step."""
+def build_trainer(cfg: Config, G: nn.Module, D: nn.Module, world_size: int = 1, labelled_batches=None) -> GANTrainer:
+    """The trainer for `cfg`; `world_size` processes each take train.batch_size images per step.
+
+    `labelled_batches` (a semi-supervised run's `TrainingData.labelled_batches`) feeds D's supervised term."""
     opt_g, opt_d = build_optimizers(cfg, G, D)
     t, lo, tr = cfg.train, cfg.loss, cfg.tricks
     ema = EMA(G, ema_beta(t.ema_kimg, t.batch_size * world_size)) if t.ema_kimg > 0 else None
@@ -214,6 +216,9 @@ def build_trainer(cfg: Config, G: nn.Module, D: nn.Module, world_size: int = 1) 
         schedulers=build_schedulers(cfg, opt_g, opt_d),
         precision=cfg.runtime.precision,
         aux_weight=cfg.cond.aux_weight,
+        labelled_batches=labelled_batches,
+        sup_weight=cfg.semi.sup_weight,
+        feature_matching_only=tr.feature_matching_only,
     )
 
 
@@ -230,6 +235,11 @@ class TrainingData:
         """(real `[B, ...]`, labels `[B]` for conditional models, else None)."""
         real, labels = self.sampler.next()
         return real, labels if self.conditional else None
+
+    @property
+    def labelled_batches(self):
+        """A semi-supervised run's labelled stream (`() -> (x [M, ...], labels [M])`), else None."""
+        return getattr(self.sampler, "next_labelled", None)
 
 
 def load_images(data: DataConfig):
@@ -265,6 +275,12 @@ def build_data(cfg: Config, device: torch.device, rank: int = 0, world_size: int
         raise GankitError(
             f"the dataset has {images.images.shape[0]} images, fewer than train.batch_size={batch}; lower the batch size"
         )
+    if cfg.model.conditioning == "semi-supervised":
+        # Every training image without its label, plus a few labelled ones for D's class head.
+        labelled = datasets.labelled_subset(images, cfg.semi.labels_per_class, cfg.semi.label_seed)
+        sampler = datasets.SemiSupervisedSampler(images, labelled, batch, cfg.semi.labelled_batch, cfg.seed,
+                                                 device=device, rank=rank, world_size=world_size)
+        return TrainingData(sampler, images.images[:64], images.num_classes, conditional=False)
     sampler = datasets.TensorSampler(images, batch, cfg.seed, device=device, rank=rank, world_size=world_size)
     conditional = cfg.model.conditioning != "none"
     return TrainingData(sampler, images.images[:64], images.num_classes, conditional=conditional)

@@ -15,7 +15,7 @@ CHECKPOINT_EVAL_N = 10000
 def add_parsers(sub) -> None:
     p = sub.add_parser("eval", help="score a checkpoint (or two image folders) with FID, KID, IS, PRDC, modes")
     p.add_argument("checkpoint", nargs="?", help="checkpoint .pt or run directory")
-    p.add_argument("--metrics", default=None, help="comma list of fid,kid,is,prdc,modes (default: fid; modes for 2-D)")
+    p.add_argument("--metrics", default=None, help="comma list of fid,kid,is,prdc,modes,accuracy (default: fid; modes for 2-D; accuracy: a semi-supervised D's test accuracy)")
     p.add_argument("--n", type=int, default=None, help="generated samples (default 10000; 2500 for 2-D data)")
     p.add_argument("--features", choices=FEATURE_CHOICES, default="domain",
                    help="domain = gankit's classifier for the dataset; inception = the standard FID network")
@@ -67,9 +67,9 @@ def _print_result(result: dict, as_json: bool) -> None:
 
 
 def eval_checkpoint(args, metrics: list[str] | None) -> dict:
-    from gankit.build import build_generator, place_model, resolve_device
+    from gankit.build import build_models, place_model, resolve_device
     from gankit.config import from_dict
-    from gankit.metrics.evaluate import TOY_PROTOCOL_N, evaluate_generator
+    from gankit.metrics.evaluate import TOY_PROTOCOL_N, evaluate_run
     from gankit.train.checkpoint import load_checkpoint, load_model_state
 
     state = load_checkpoint(args.checkpoint)
@@ -77,13 +77,16 @@ def eval_checkpoint(args, metrics: list[str] | None) -> dict:
     if args.features in DATASETS_FOR_REAL and args.features != cfg.data.name:
         raise GankitError(f"--features {args.features} does not match this run's data ({cfg.data.name}); use domain")
     device = resolve_device(args.device)
-    G = build_generator(cfg)
+    G, D = build_models(cfg)
     use_ema = state.get("G_ema") is not None and not args.no_ema
     load_model_state(G, state["G_ema"] if use_ema else state["G"], "generator", args.checkpoint)
     place_model(G, device, G.out_shape)
+    if "accuracy" in (metrics or []):
+        load_model_state(D, state["D"], "discriminator", args.checkpoint)
+        place_model(D, device, G.out_shape)
     n = args.n or (TOY_PROTOCOL_N if cfg.data.name == "toy" else CHECKPOINT_EVAL_N)
     features = "inception" if args.features == "inception" else "domain"
-    result = evaluate_generator(G, cfg, metrics=metrics, n=n, features=features, split=args.split, seed=args.seed,
+    result = evaluate_run(G, D, cfg, metrics=metrics, n=n, features=features, split=args.split, seed=args.seed,
                                 which="G_ema" if use_ema else "G", device=device, inception_path=args.inception,
                                 use_cache=not args.no_cache, bootstrap=args.bootstrap)
     result["protocol"]["checkpoint_step"] = state["step"]

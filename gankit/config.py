@@ -40,7 +40,7 @@ class ModelConfig:
     d_width: int = 128
     g_options: dict = field(default_factory=dict)  # extra keyword arguments of the G constructor
     d_options: dict = field(default_factory=dict)  # extra keyword arguments of the D constructor
-    conditioning: str = "none"  # none | cgan | projection | acgan (gankit.models.conditional)
+    conditioning: str = "none"  # none | cgan | projection | acgan | semi-supervised (gankit.models.conditional)
     num_classes: int = 0  # classes of a conditional model; 0 = taken from the data's labels
     embed_dim: int = 32  # class embedding width (G's input; cgan D's extra channels)
 
@@ -81,7 +81,7 @@ class LogConfig:
 @dataclass
 class EvalConfig:
     every: int = 0  # steps between evaluations during training (metrics.jsonl, best.pt); 0 = off
-    metrics: list = field(default_factory=list)  # fid | kid | is | prdc | modes; [] = modes for toy data, fid for images
+    metrics: list = field(default_factory=list)  # fid | kid | is | prdc | modes | accuracy; [] = modes (toy), fid (images)
     n: int = 0  # generated samples per evaluation; 0 = protocol default: 2,500 for toy data, 2,000 images
     features: str = "domain"  # domain (gankit's classifier for the dataset) | inception
     split: str = "test"  # real split the samples are compared with
@@ -101,6 +101,7 @@ class TricksConfig:
     g_norm: str = "batch"  # batch | reference | virtual: how G's batch-norm layers get their statistics
     ref_batch: int = 64  # reference batch size for g_norm reference/virtual
     feature_matching: float = 0.0  # weight of the feature-matching term in G's loss; 0 = off
+    feature_matching_only: bool = False  # G's loss is feature matching alone, no adversarial term (Salimans' SSL recipe)
     unrolled_steps: int = 0  # unrolled GAN: D steps unrolled for G's update; 0 = off
     augment: str = ""  # DiffAugment policy, comma list of color, translation, cutout; "" = off
     instance_noise: float = 0.0  # std of Gaussian noise on D inputs at step 0, annealed linearly to 0
@@ -128,6 +129,16 @@ class CondConfig:
 
 
 @dataclass
+class SemiConfig:
+    """Semi-supervised GAN (model.conditioning=semi-supervised): which labels D may learn from."""
+
+    labels_per_class: int = 10  # training images per class that keep their label; the rest are used unlabelled
+    labelled_batch: int = 100  # labelled images in each D step's supervised term (capped at the labelled count)
+    sup_weight: float = 1.0  # weight of the supervised cross-entropy in D's loss
+    label_seed: int = 0  # picks which images keep their labels; fixed, so a run and its baseline share them
+
+
+@dataclass
 class Config:
     description: str = ""
     preset: str = ""
@@ -142,6 +153,7 @@ class Config:
     tricks: TricksConfig = field(default_factory=TricksConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     cond: CondConfig = field(default_factory=CondConfig)
+    semi: SemiConfig = field(default_factory=SemiConfig)
 
 
 def to_dict(cfg: Config) -> dict:
@@ -350,6 +362,8 @@ def _validate_eval(cfg: Config) -> None:
         _require(name in METRIC_NAMES, f"eval.metrics: '{name}' is unknown; choose from {', '.join(METRIC_NAMES)}")
     if cfg.data.name == "toy":
         _require(all(m == "modes" for m in e.metrics), "2-D toy data is evaluated with eval.metrics=[modes] only")
+    _require("accuracy" not in e.metrics or cfg.model.conditioning == "semi-supervised",
+             "eval.metrics 'accuracy' scores a semi-supervised D; use it with model.conditioning=semi-supervised")
 
 
 def validate(cfg: Config) -> None:
@@ -430,5 +444,12 @@ def _validate_cond(cfg: Config) -> None:
             _require(getattr(tr, key) == off,
                      f"tricks.{key} does not combine with model.conditioning={m.conditioning}; set tricks.{key}={off}")
         penalty = cfg.loss.penalty
-        _require(m.conditioning != "acgan" or penalty in ("none",) or (penalty == "auto" and cfg.loss.name != "wgan-gp"),
-                 "gradient penalties are not supported with model.conditioning=acgan; use --set loss.penalty=none")
+        two_heads = m.conditioning in ("acgan", "semi-supervised")
+        _require(not two_heads or penalty in ("none",) or (penalty == "auto" and cfg.loss.name != "wgan-gp"),
+                 f"gradient penalties are not supported with model.conditioning={m.conditioning}; use --set loss.penalty=none")
+    s = cfg.semi
+    _require(s.labels_per_class >= 1, f"semi.labels_per_class must be >= 1, got {s.labels_per_class}")
+    _require(s.labelled_batch >= 1, f"semi.labelled_batch must be >= 1, got {s.labelled_batch}")
+    _require(s.sup_weight >= 0, f"semi.sup_weight must be >= 0, got {s.sup_weight}")
+    _require(not cfg.tricks.feature_matching_only or cfg.tricks.feature_matching > 0,
+             "tricks.feature_matching_only needs a feature-matching weight; e.g. --set tricks.feature_matching=1")

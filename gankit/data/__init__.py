@@ -75,7 +75,7 @@ from gankit.data.fashion_mnist import (  # noqa: E402
 )
 from gankit.data.digits import load_digits  # noqa: E402
 from gankit.data.folder import IMAGE_SUFFIXES, folder_image_size, load_folder  # noqa: E402
-from gankit.data.sampler import TensorSampler, ToySampler  # noqa: E402
+from gankit.data.sampler import SemiSupervisedSampler, TensorSampler, ToySampler, labelled_subset  # noqa: E402
 
 __all__ = [
     "ImageData",
@@ -93,4 +93,6 @@ __all__ = [
     "folder_image_size",
     "TensorSampler",
     "ToySampler",
+    "SemiSupervisedSampler",
+    "labelled_subset",
 ]

@@ -133,3 +133,55 @@ class ToySampler:
         if "generator" not in state:
             raise GankitError("sampler state lacks 'generator'; the checkpoint is not from a ToySampler")
         self.generator.set_state(state["generator"].to("cpu", torch.uint8))
+
+
+def labelled_subset(data: ImageData, per_class: int, seed: int) -> ImageData:
+    """`per_class` images of every class, picked by a fixed seed: the few labels a semi-supervised D sees.
+
+    Raises GankitError when the data has no labels or a class has fewer than `per_class` images.
+    """
+    if data.labels is None:
+        raise GankitError("a semi-supervised GAN needs labelled data (a folder needs one subfolder per class)")
+    order = torch.randperm(len(data.labels), generator=torch.Generator().manual_seed(int(seed)))
+    picked = []
+    for k in range(data.num_classes):
+        members = order[data.labels[order] == k]
+        if len(members) < per_class:
+            raise GankitError(f"class {k} has {len(members)} training images, fewer than semi.labels_per_class="
+                              f"{per_class}; lower semi.labels_per_class")
+        picked.append(members[:per_class])
+    index = torch.cat(picked)
+    return ImageData(data.images[index], data.labels[index], data.class_names)
+
+
+class SemiSupervisedSampler:
+    """Two resumable streams for a semi-supervised GAN: every training image without its label
+    (`next()`, labels None) and the small labelled subset (`next_labelled()`).
+
+    The labelled stream has its own seed (`seed + 1`), so the unlabelled batches are the same
+    as an unconditional run's. `state_dict()` holds both streams' positions.
+    """
+
+    def __init__(self, data: ImageData, labelled: ImageData, batch_size: int, labelled_batch: int, seed: int,
+                 device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1) -> None:
+        self.unlabelled = TensorSampler(data, batch_size, seed, device, rank, world_size)
+        # Every rank sees every labelled image (there are few), in its own order.
+        labelled_batch = min(labelled_batch, len(labelled))
+        self.labelled = TensorSampler(labelled, labelled_batch, (seed + 1) * world_size + rank, device)
+
+    def next(self) -> tuple[torch.Tensor, None]:
+        """Next unlabelled batch: (images `[B, C, H, W]`, None)."""
+        return self.unlabelled.next()[0], None
+
+    def next_labelled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Next labelled batch: (images `[M, C, H, W]`, labels `[M]` int64)."""
+        return self.labelled.next()
+
+    def state_dict(self) -> dict:
+        return {"unlabelled": self.unlabelled.state_dict(), "labelled": self.labelled.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "labelled" not in state:
+            raise GankitError("sampler state lacks 'labelled'; the checkpoint is not from a semi-supervised run")
+        self.unlabelled.load_state_dict(state["unlabelled"])
+        self.labelled.load_state_dict(state["labelled"])

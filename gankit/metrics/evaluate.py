@@ -27,7 +27,7 @@ from gankit.metrics import (METRICS, class_histogram_metrics, extract_features, 
                             mode_metrics)
 from gankit.sample import fixed_latents, generate
 
-METRIC_NAMES = ("fid", "kid", "is", "prdc", "modes")
+METRIC_NAMES = ("fid", "kid", "is", "prdc", "modes", "accuracy")  # accuracy: a semi-supervised D's class head
 TOY_PROTOCOL_N = 2500  # PacGAN's sample count for the 2-D mixtures
 IMAGE_TRAINING_N = 2000  # images per evaluation during training: a trend, cheap enough to run often
 MODES_RULE = "nearest mode; high quality if within 3 std of it; a mode is covered by >= 1 high-quality sample"
@@ -39,6 +39,7 @@ PRIMARY: dict[str, tuple[str, bool]] = {
     "is": ("is", False),
     "prdc": ("coverage", False),
     "modes": ("reverse_kl", True),
+    "accuracy": ("accuracy", False),
 }
 IMAGE_MODES_PRIMARY = ("class_kl", True)
 
@@ -173,3 +174,21 @@ def evaluate_generator(G: nn.Module, cfg: Config, *, metrics: list[str] | None =
                          "split": split if cfg.data.name != "folder" else "all", "n_real": real["n"], "n_fake": n})
     protocol["time_s"] = round(time.perf_counter() - start, 3)
     return {**results, "protocol": protocol}
+
+
+def evaluate_run(G: nn.Module, D: nn.Module | None, cfg: Config, metrics: list[str] | None = None,
+                 **kwargs) -> dict:
+    """`evaluate_generator` for G's metrics, plus (for 'accuracy') the test accuracy of a
+    semi-supervised D's class head, split `kwargs['split']` or `cfg.eval.split`."""
+    metrics = metrics or cfg.eval.metrics or default_metrics(cfg.data)
+    g_metrics = [m for m in metrics if m != "accuracy"]
+    result = evaluate_generator(G, cfg, metrics=g_metrics, **kwargs) if g_metrics else {}
+    if "accuracy" in metrics:
+        from gankit.semisup import evaluate_classifier
+
+        if D is None:
+            raise GankitError("'accuracy' needs the discriminator's weights; this checkpoint has none")
+        classifier = evaluate_classifier(D, cfg, kwargs.get("split") or cfg.eval.split)
+        result["accuracy"] = classifier["accuracy"]
+        result.setdefault("protocol", {"metrics": metrics})["classifier"] = classifier["protocol"]
+    return result

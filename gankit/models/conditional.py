@@ -12,6 +12,10 @@ reuse DCGAN's layers unchanged) instead of one per architecture x conditioning.
 - acgan (Odena et al. 2017): D sees only the image and returns
   `(scores [N], class_logits [N, K])`; the trainer adds a cross-entropy class loss
   to both nets. G as in cgan.
+- semi-supervised (Salimans et al. 2016): G is unconditional; D is a K+1-class
+  classifier whose "fake" logit is fixed at 0, so it returns K logits and the
+  real/fake score `log sum_k exp(l_k)` (see SemiSupervisedDiscriminator). Only a few
+  training images keep their labels; the trainer adds their cross-entropy to D's loss.
 
 A conditional G called with `c=None` draws balanced classes `0, 1, ..., K-1, 0, ...`,
 so code written for unconditional G (sample grids, FID during training) still works.
@@ -27,7 +31,8 @@ from torch import Tensor, nn
 from gankit.errors import GankitError
 from gankit.models.layers import check_int
 
-CONDITIONINGS = ("none", "cgan", "projection", "acgan")
+CONDITIONINGS = ("none", "cgan", "projection", "acgan", "semi-supervised")
+CLASS_CONDITIONED = ("cgan", "projection", "acgan")  # G takes a class label (semi-supervised G does not)
 
 
 def check_labels(c: Tensor | None, num_classes: int, n: int, what: str) -> Tensor:
@@ -146,6 +151,37 @@ class ACGANDiscriminator(nn.Module):
         return self.backbone.head(h).squeeze(1), self.classify(h)
 
 
+class SemiSupervisedDiscriminator(nn.Module):
+    """K+1-class D: `D(x, c=None) -> (scores [N], class_logits [N, K])`; labels are not an input.
+
+    The K+1-th ("fake") logit is fixed at 0, which loses nothing (softmax is unchanged by
+    shifting every logit) and turns the K+1 softmax into a real/fake score: with
+    `Z = sum_k exp(l_k)`, p(real) = Z / (Z + 1) = sigmoid(log Z). So the score is
+    `logsumexp(logits)`, and the usual nonsaturating loss on it is the paper's
+    unsupervised loss. `class_logits.argmax(1)` is the classifier's prediction.
+    """
+
+    def __init__(self, backbone: nn.Module, num_classes: int, feature_dim: int) -> None:
+        super().__init__()
+        check_int("num_classes", num_classes, 2)
+        self.backbone = backbone
+        self.in_shape = backbone.in_shape
+        self.num_classes = num_classes
+        self.classify = nn.Linear(feature_dim, num_classes)
+
+    def features(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        return self.backbone.features(x)
+
+    def forward(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        logits = self.classify(self.backbone.features(x))
+        return torch.logsumexp(logits, dim=1), logits
+
+
+def k_plus_one_logits(class_logits: Tensor) -> Tensor:
+    """`[N, K]` -> `[N, K+1]`: the K class logits and the fixed fake-class logit 0 (last column)."""
+    return torch.cat([class_logits, class_logits.new_zeros(class_logits.shape[0], 1)], dim=1)
+
+
 def feature_dim(backbone_d: nn.Module) -> int:
     """Width F of `backbone_d.features(x)`, read from its score layer `head: Linear(F, 1)`."""
     head = getattr(backbone_d, "head", None)
@@ -158,6 +194,8 @@ def feature_dim(backbone_d: nn.Module) -> int:
 def conditional_shapes(conditioning: str, z_dim: int, shape: tuple[int, ...], embed_dim: int
                        ) -> tuple[int, tuple[int, ...]]:
     """(z_dim, data shape) the backbone G and D must be built with for `conditioning`."""
+    if conditioning == "semi-supervised":  # G is unconditional, D reads plain images
+        return z_dim, shape
     d_shape = shape
     if conditioning == "cgan":
         d_shape = (shape[0] + embed_dim, *shape[1:])
@@ -169,6 +207,8 @@ def wrap_conditional(conditioning: str, G: nn.Module, D: nn.Module, z_dim: int, 
     """Wrap backbones built with `conditional_shapes(...)` into the conditional G and D."""
     if conditioning not in CONDITIONINGS[1:]:
         raise GankitError(f"model.conditioning '{conditioning}' is unknown; choose one of: {', '.join(CONDITIONINGS)}")
+    if conditioning == "semi-supervised":
+        return G, SemiSupervisedDiscriminator(D, num_classes, feature_dim(D))
     G = ConditionalGenerator(G, z_dim, num_classes, embed_dim)
     if conditioning == "cgan":
         return G, ConcatDiscriminator(D, shape, num_classes, embed_dim)

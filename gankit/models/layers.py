@@ -102,3 +102,22 @@ def check_flat_or_image_shape(shape: Sequence[int], family: str) -> tuple[int, .
 def numel(shape: tuple[int, ...]) -> int:
     """Number of values in one sample of `shape`."""
     return int(torch.Size(shape).numel())
+
+
+class GaussianNoise(nn.Module):
+    """Adds N(0, std^2) noise in training mode only; the identity in eval mode. Shape unchanged.
+
+    Salimans et al.'s semi-supervised D puts one before each layer: it regularises a D
+    that would otherwise memorise the few labelled images.
+    """
+
+    def __init__(self, std: float) -> None:
+        super().__init__()
+        if std < 0:
+            raise GankitError(f"noise std must be >= 0, got {std}")
+        self.std = std
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.std == 0:
+            return x
+        return x + self.std * torch.randn_like(x)

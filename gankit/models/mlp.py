@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from gankit.models.layers import (
+    GaussianNoise,
     check_dropout,
     check_flat_or_image_shape,
     check_int,
@@ -71,7 +72,11 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """`D(x [N, *in_shape]) -> raw scores [N]`, higher = more real."""
+    """`D(x [N, *in_shape]) -> raw scores [N]`, higher = more real.
+
+    `input_noise` / `noise`: std of Gaussian noise added (in training mode) to the input / to each
+    later layer's input (hidden and head), as in Salimans et al.'s semi-supervised D; 0 = off.
+    """
 
     def __init__(
         self,
@@ -80,18 +85,22 @@ class MLPDiscriminator(nn.Module):
         hidden_layers: int = 3,
         dropout: float = 0.0,
         activation: str = "lrelu",
+        input_noise: float = 0.0,
+        noise: float = 0.0,
     ) -> None:
         super().__init__()
         check_int("width", width, 1)
         check_int("hidden_layers", hidden_layers, 1)
         check_dropout(dropout)
         self.in_shape = check_flat_or_image_shape(in_shape, "mlp")
-        layers: list[nn.Module] = []
+        layers: list[nn.Module] = [GaussianNoise(input_noise)] if input_noise > 0 else []
         fan_in = numel(self.in_shape)
         for _ in range(hidden_layers):
             layers += [nn.Linear(fan_in, width), make_activation(activation)]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
+            if noise > 0:  # noise on the input of every later layer, the score/class head included
+                layers.append(GaussianNoise(noise))
             fan_in = width
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(fan_in, 1)

@@ -191,7 +191,7 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
     place_model(D, device, G.out_shape)
     if env.enabled and cfg.runtime.sync_bn:
         G, D = distributed.convert_sync_bn(G, device), distributed.convert_sync_bn(D, device)
-    trainer = build_trainer(cfg, G, D, world_size=env.world_size)
+    trainer = build_trainer(cfg, G, D, world_size=env.world_size, labelled_batches=data.labelled_batches)
     if cfg.runtime.compile:
         # In place, so state_dict keys and attributes stay the bare module's; after build_trainer,
         # so G_ema is a copy of the plain G (a deep copy would share the compiled call of G).
@@ -325,12 +325,12 @@ def _evaluate(training: Training, run_dir: Path, save: Callable[[str], Path]) ->
 
 def evaluate_during_training(training: Training, step: int, nimg: int, run_dir: Path) -> tuple[bool, bool]:
     """Score G_ema (or G), append to metrics.jsonl, track the best. Returns (improved, stop early)."""
-    from gankit.metrics.evaluate import default_metrics, evaluate_generator, primary_key
+    from gankit.metrics.evaluate import default_metrics, evaluate_run, primary_key
 
     cfg, trainer = training.cfg, training.trainer
     G = trainer.ema.G_ema if trainer.ema is not None else trainer.G
     which = "G_ema" if trainer.ema is not None else "G"
-    result = evaluate_generator(G, cfg, seed=cfg.seed, which=which, device=trainer.device)
+    result = evaluate_run(G, trainer.D, cfg, seed=cfg.seed, which=which, device=trainer.device)
     with open(run_dir / "metrics.jsonl", "a") as f:
         f.write(json.dumps({"step": step, "nimg": nimg, **result}) + "\n")
     key, lower_is_better = primary_key(cfg.eval.metrics or default_metrics(cfg.data), cfg.data)

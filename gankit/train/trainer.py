@@ -64,6 +64,11 @@ class GANTrainer:
         penalty_every: lazy regularisation: the penalty runs every k-th D step, weighted by k.
         schedulers: LR schedulers stepped once per `train_step` (after its G steps).
         aux_weight: weight of the class cross-entropy when D returns `(scores, class_logits)` (ACGAN).
+        labelled_batches: semi-supervised GAN: a function returning the next labelled batch
+            `(x [M, ...], labels [M])`; D's class logits on it add `sup_weight` x cross-entropy to D's
+            loss, and the class head is not trained on the (unlabelled) real and fake batches.
+        feature_matching_only: G's loss is the feature-matching term alone (Salimans' recipe for
+            semi-supervised learning), without the adversarial term.
         precision: "fp32" | "bf16" | "fp16": autocast dtype of the forwards; fp16 adds one
             GradScaler per network (`scalers`, saved in checkpoints).
 
@@ -97,6 +102,9 @@ class GANTrainer:
         schedulers: list | None = None,
         precision: str = "fp32",
         aux_weight: float = 1.0,
+        labelled_batches: Callable[[], Batch] | None = None,
+        sup_weight: float = 1.0,
+        feature_matching_only: bool = False,
     ):
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         if isinstance(loss, str):
@@ -113,6 +121,10 @@ class GANTrainer:
         self.ema = ema
         self.reuse_fake = reuse_fake
         self.aux_weight = aux_weight
+        self.labelled_batches, self.sup_weight = labelled_batches, sup_weight
+        if feature_matching_only and feature_matching <= 0:
+            raise GankitError("feature_matching_only needs a feature_matching weight > 0")
+        self.g_adversarial = not feature_matching_only
         # Only the parameters that were trainable at the start get switched back on after G's step.
         self._d_trainable = [p for p in D.parameters() if p.requires_grad]
         self.d_input = d_input if d_input is not None and d_input.active else None
@@ -215,7 +227,12 @@ class GANTrainer:
         else:
             loss = self.d_loss(real_scores, fake_scores, real_label=self.real_label)
         stats["d_loss"] = loss.detach()
-        if real_logits is not None:  # ACGAN: D also learns to name the class of reals and fakes
+        if self.labelled_batches is not None:  # semi-supervised: cross-entropy on the few labelled images
+            labelled, labels = self.labelled_batches()
+            sup_loss = F.cross_entropy(split_d_output(D(self._to_d(labelled)))[1], labels)
+            loss = loss + self.sup_weight * sup_loss
+            stats["d_sup_loss"] = sup_loss.detach()
+        elif real_logits is not None:  # ACGAN: D also learns to name the class of reals and fakes
             class_loss = aux_class_loss(real_logits, c) + aux_class_loss(fake_logits, c)
             loss = loss + self.aux_weight * class_loss
             stats["d_class_loss"] = class_loss.detach()
@@ -258,9 +275,10 @@ class GANTrainer:
         if self.g_needs_real and real is not None:
             with torch.no_grad():
                 real_scores = split_d_output(D(real_in, c))[0]
-        loss = self.g_loss(fake_scores, real_scores)
-        stats = {"g_loss": loss.detach()}
-        if fake_logits is not None:  # ACGAN: G's fakes should be recognisable as their class
+        adversarial = self.g_loss(fake_scores, real_scores)
+        stats = {"g_loss": adversarial.detach()}
+        loss = adversarial if self.g_adversarial else torch.zeros((), device=fake.device)
+        if fake_logits is not None and self.labelled_batches is None:  # ACGAN: fakes should show their class
             loss = loss + self.aux_weight * aux_class_loss(fake_logits, c)
         if self.feature_matching > 0 and real_in is not None:
             with torch.no_grad():

@@ -1,0 +1,98 @@
+"""Semi-supervised GAN (Salimans et al. 2016): D as a classifier, and the supervised baseline it is judged by.
+
+A semi-supervised run (`model.conditioning=semi-supervised`, presets `ssgan-*`) trains D on
+every training image without its label, on G's fakes, and on `semi.labels_per_class`
+labelled images per class. What it produces that matters is D's class head: its accuracy
+on the real test split is the run's score (`gankit eval RUN --metrics accuracy`).
+
+The honest comparison is the same D network trained on the same labelled images alone, for
+the same number of D updates, with the same optimizer: `train_supervised_baseline`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gankit.config import Config
+from gankit.errors import GankitError
+
+
+def check_semi_supervised(D: nn.Module) -> None:
+    """Raise a one-line error unless `D` is a semi-supervised (K+1-class) discriminator."""
+    from gankit.models.conditional import SemiSupervisedDiscriminator
+
+    if not isinstance(D, SemiSupervisedDiscriminator):
+        raise GankitError("'accuracy' scores the class head of a semi-supervised D; this run has none "
+                          "(train with a ssgan-* preset or model.conditioning=semi-supervised)")
+
+
+@torch.no_grad()
+def d_accuracy(D: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 1000) -> float:
+    """Share of `images` `[N, C, H, W]` whose argmax class logit of `D` equals `labels` `[N]`.
+
+    D runs in eval mode (no noise or dropout) and is put back in its previous mode.
+    """
+    was_training = D.training
+    D.eval()
+    device = next(D.parameters()).device
+    correct = 0
+    try:
+        for xb, yb in zip(images.split(batch_size), labels.split(batch_size)):
+            logits = D(xb.to(device))[1]
+            correct += int((logits.argmax(1).cpu() == yb).sum())
+    finally:
+        D.train(was_training)
+    return correct / len(labels)
+
+
+def evaluate_classifier(D: nn.Module, cfg: Config, split: str = "test") -> dict:
+    """D's classification accuracy on the real `split` of `cfg.data`, with its protocol."""
+    from gankit.build import load_images
+
+    check_semi_supervised(D)
+    start = time.perf_counter()
+    data = load_images(replace(cfg.data, split=split))
+    accuracy = d_accuracy(D, data.images, data.labels)
+    protocol = {"data": cfg.data.name, "split": split, "n": len(data), "labels_per_class": cfg.semi.labels_per_class,
+                "label_seed": cfg.semi.label_seed, "rule": "argmax of D's K class logits",
+                "time_s": round(time.perf_counter() - start, 3)}
+    return {"accuracy": accuracy, "protocol": protocol}
+
+
+def supervised_step(D: nn.Module, opt: torch.optim.Optimizer, images: Tensor, labels: Tensor) -> Tensor:
+    """One update of D's class head and body on a labelled batch; returns the detached cross-entropy."""
+    loss = F.cross_entropy(D(images)[1], labels)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
+def train_supervised_baseline(cfg: Config, steps: int | None = None, device: str = "cpu") -> tuple[nn.Module, dict]:
+    """The semi-supervised run's D network trained on its labelled images alone.
+
+    Same seed, network, labelled subset, labelled batch size, optimizer and learning rate as
+    `cfg`'s GAN; `steps` D updates (default: the GAN's, `train.steps * train.n_critic`).
+    Returns (D, {"steps", "time_s"}).
+    """
+    from gankit.build import build_data, build_models, build_optimizers, place_model, resolve_num_classes
+    from gankit.train.loop import seed_everything
+
+    if cfg.model.conditioning != "semi-supervised":
+        raise GankitError("the supervised baseline needs a semi-supervised config (a ssgan-* preset)")
+    steps = steps or cfg.train.steps * cfg.train.n_critic
+    seed_everything(cfg.seed)
+    data = build_data(cfg, torch.device(device))
+    resolve_num_classes(cfg, data.num_classes)
+    G, D = build_models(cfg)
+    place_model(D, torch.device(device), G.out_shape)
+    _, opt = build_optimizers(cfg, G, D)
+    start = time.perf_counter()
+    for _ in range(steps):
+        supervised_step(D, opt, *data.labelled_batches())
+    return D, {"steps": steps, "time_s": round(time.perf_counter() - start, 2)}
