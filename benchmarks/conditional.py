@@ -20,7 +20,7 @@ from gankit.train.loop import prepare_training
 
 
 def train_for(preset: str, budget_s: float, sets: list[str]):
-    """Train `preset` until `budget_s` seconds pass; returns (G, steps done)."""
+    """Train `preset` until `budget_s` seconds pass; returns (G_ema or G, steps done)."""
     cfg = resolve(preset, None, ["device=cpu", "train.steps=1000000", *sets])
     training = prepare_training(cfg)
     trainer, data = training.trainer, training.data
@@ -28,7 +28,8 @@ def train_for(preset: str, budget_s: float, sets: list[str]):
     while time.perf_counter() - start < budget_s:
         trainer.train_step(data.next_batch)
         steps += 1
-    return trainer.G, steps
+    # The weight average when the preset keeps one: it is what `gankit sample` and `gankit cas` use.
+    return (trainer.ema.G_ema if trainer.ema is not None else trainer.G), steps
 
 
 def main() -> None:

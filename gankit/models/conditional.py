@@ -151,26 +151,15 @@ class ACGANDiscriminator(nn.Module):
         return self.backbone.head(h).squeeze(1), self.classify(h)
 
 
-class SemiSupervisedDiscriminator(nn.Module):
+class SemiSupervisedDiscriminator(ACGANDiscriminator):
     """K+1-class D: `D(x, c=None) -> (scores [N], class_logits [N, K])`; labels are not an input.
 
-    The K+1-th ("fake") logit is fixed at 0, which loses nothing (softmax is unchanged by
-    shifting every logit) and turns the K+1 softmax into a real/fake score: with
-    `Z = sum_k exp(l_k)`, p(real) = Z / (Z + 1) = sigmoid(log Z). So the score is
-    `logsumexp(logits)`, and the usual nonsaturating loss on it is the paper's
-    unsupervised loss. `class_logits.argmax(1)` is the classifier's prediction.
+    ACGAN's D with its separate real/fake head dropped: the K+1-th ("fake") logit is fixed
+    at 0, which loses nothing (softmax is unchanged by shifting every logit) and turns the
+    K+1 softmax into a real/fake score: with `Z = sum_k exp(l_k)`, p(real) = Z / (Z + 1) =
+    sigmoid(log Z). So the score is `logsumexp(logits)`, and the usual nonsaturating loss on
+    it is the paper's unsupervised loss. `class_logits.argmax(1)` is the classifier's prediction.
     """
-
-    def __init__(self, backbone: nn.Module, num_classes: int, feature_dim: int) -> None:
-        super().__init__()
-        check_int("num_classes", num_classes, 2)
-        self.backbone = backbone
-        self.in_shape = backbone.in_shape
-        self.num_classes = num_classes
-        self.classify = nn.Linear(feature_dim, num_classes)
-
-    def features(self, x: Tensor, c: Tensor | None = None) -> Tensor:
-        return self.backbone.features(x)
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
         logits = self.classify(self.backbone.features(x))
