@@ -7,6 +7,7 @@ from gankit.cli import main
 from gankit.models import MODELS
 from gankit.train import EMA, GANTrainer, ema_beta
 from gankit.train.checkpoint import capture_rng, load_checkpoint, restore_rng
+from gankit.train.ema import refresh_batchnorm
 
 
 def _toy_trainer(**kwargs) -> GANTrainer:
@@ -108,6 +109,30 @@ def test_ema_half_life_in_images():
         ema.G_ema.weight.fill_(0.0)
     ema.update(G)
     assert ema.G_ema.weight.item() == 0.5
+
+
+def test_refresh_batchnorm_gives_g_ema_its_own_statistics():
+    # G_ema's copied running statistics belong to another network; after the refresh, eval mode
+    # on a large batch matches train mode (batch statistics) on it, and the global RNG is untouched.
+    torch.manual_seed(0)
+    G = MODELS["mlp"][0](4, (2,), 16)
+    with torch.no_grad():
+        for m in G.modules():
+            if isinstance(m, nn.BatchNorm1d):
+                m.running_mean.fill_(3.0)
+                m.running_var.fill_(9.0)
+    z = torch.randn(4096, 4)
+    state = torch.get_rng_state()
+    assert refresh_batchnorm(G, batches=32, batch_size=512) == 3
+    assert torch.equal(state, torch.get_rng_state())
+    assert G.training and all(m.momentum == 0.1 for m in G.modules() if isinstance(m, nn.BatchNorm1d))
+    with torch.no_grad():
+        G.eval()
+        out_eval = G(z)
+        G.train()
+        out_train = G(z)
+    assert (out_eval - out_train).abs().mean() < 0.05 * out_train.std()
+    assert refresh_batchnorm(nn.Linear(2, 2)) == 0
 
 
 def test_rng_capture_restore_round_trip():

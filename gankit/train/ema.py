@@ -35,3 +35,39 @@ class EMA:
             torch._foreach_lerp_(ema_params, params, 1.0 - self.beta)
         for ema_buffer, buffer in zip(self.G_ema.buffers(), G.buffers()):
             ema_buffer.copy_(buffer)
+
+
+@torch.no_grad()
+def refresh_batchnorm(G: nn.Module, batches: int = 16, batch_size: int = 256, seed: int = 0,
+                      num_classes: int = 0) -> int:
+    """Re-estimate the running statistics of every batch norm in `G` from `batches` batches of fresh z.
+
+    G_ema's buffers are copies of G's, but its weights are an average over many steps, so in eval
+    mode its batch norms normalise with statistics of a different network; sampling from G_ema
+    then drifts from what its weights would produce. Running G_ema in train mode over fresh latents
+    (with a cumulative average, momentum None) gives it statistics of its own. Latents come from a
+    private generator seeded with `seed`, so the global RNG stream of training is untouched; a
+    class-conditional G (`num_classes` > 0) gets uniformly drawn labels.
+    Returns the number of batch norm layers refreshed (0: nothing to do, G left as it was).
+    """
+    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return 0
+    device = next(G.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    momenta = [m.momentum for m in norms]
+    was_training = G.training
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: every batch counts equally
+    G.train()
+    try:
+        for _ in range(batches):
+            z = torch.randn(batch_size, G.z_dim, generator=gen).to(device)
+            c = torch.randint(0, num_classes, (batch_size,), generator=gen).to(device) if num_classes else None
+            G(z, c)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        G.train(was_training)
+    return len(norms)
