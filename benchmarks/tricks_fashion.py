@@ -2,6 +2,7 @@
 
     PYTHONPATH=$PWD python benchmarks/tricks_fashion.py                  # 180 s of training each
     PYTHONPATH=$PWD python benchmarks/tricks_fashion.py --budget 600 --threads 1
+    PYTHONPATH=$PWD python benchmarks/tricks_fashion.py --budget 300 --threads 1 --limit 2000   # small data
 
 Each variant of the `dcgan-fashion` preset trains for `--budget` seconds (training time only),
 then `gankit.metrics.evaluate.evaluate_generator` scores G_ema (or G) on 10,000 samples against
@@ -36,6 +37,9 @@ VARIANTS: dict[str, list[str]] = {
     # FID 194.3): at this budget EMA evens out the classes but does not lower FID.
     "tricks": ["train.ema_kimg=10"],
 }
+# With few training images D memorises them and G's images degrade; DiffAugment (translation and
+# cutout on every D input, real and fake) is the trick made for that case.
+SMALL_DATA_TRICKS = ["train.ema_kimg=10", "tricks.augment=translation,cutout"]
 
 
 def train_for(sets: list[str], budget: float, seed: int) -> tuple[list[tuple[str, dict]], int]:
@@ -64,11 +68,17 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=180, help="seconds of training per variant")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    parser.add_argument("--limit", type=int, default=0,
+                        help="train on the first N images only (small data); the trick set then adds DiffAugment")
     args = parser.parse_args()
+    variants = dict(VARIANTS)
+    if args.limit:
+        variants = {name: [f"data.limit={args.limit}", *sets] for name, sets in
+                    (("plain", VARIANTS["plain"]), ("tricks", SMALL_DATA_TRICKS))}
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
-    for name, sets in VARIANTS.items():
+    for name, sets in variants.items():
         results, steps = train_for(sets, args.budget, args.seed)
         for which, result in results:
             row = {"variant": name, "generator": which, "budget_s": args.budget, "steps": steps,

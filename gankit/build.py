@@ -271,6 +271,9 @@ def build_data(cfg: Config, device: torch.device, rank: int = 0, world_size: int
         reference, _ = mixture.sample(2000, torch.Generator().manual_seed(12345))
         return TrainingData(sampler, reference, 0)
     images = load_images(cfg.data)
+    if cfg.data.limit:  # only the training stream is cut; evaluation still compares with the whole real split
+        labels = images.labels[:cfg.data.limit] if images.labels is not None else None
+        images = datasets.ImageData(images.images[:cfg.data.limit], labels, images.class_names)
     if images.images.shape[0] < batch:
         raise GankitError(
             f"the dataset has {images.images.shape[0]} images, fewer than train.batch_size={batch}; lower the batch size"

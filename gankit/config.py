@@ -30,6 +30,7 @@ class DataConfig:
     channels: int = 1  # folder data only; fashion-mnist and digits are greyscale
     split: str = "train"
     crop: str = "center"  # center | none (folder data only)
+    limit: int = 0  # train on the first N images only (small-data experiments); 0 = all
 
 
 @dataclass
@@ -331,6 +332,8 @@ def _validate_ranges(cfg: Config) -> None:
     h, w = resolution_hw(d.resolution)
     _require(h >= 4 and w >= 4, f"data.resolution {d.resolution} is too small; use at least 4 pixels a side")
     _require(d.channels in (1, 3, 4), f"data.channels must be 1, 3 or 4, got {d.channels}")
+    _require(d.limit >= 0, f"data.limit must be >= 0 (0 = every image), got {d.limit}")
+    _require(d.limit == 0 or d.name != "toy", "data.limit applies to image datasets; toy data is drawn without end")
     _require(m.z_dim >= 1, f"model.z_dim must be >= 1, got {m.z_dim}")
     _require(m.g_width >= 1 and m.d_width >= 1, "model.g_width and model.d_width must be >= 1")
     _require(t.steps >= 1, f"train.steps must be >= 1, got {t.steps}; e.g. --steps 1000")

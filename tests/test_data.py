@@ -385,3 +385,17 @@ def test_toy_sampler_ranks_differ():
     a = ToySampler(mixture, 8, seed=0, rank=0, world_size=2).next()[0]
     b = ToySampler(mixture, 8, seed=0, rank=1, world_size=2).next()[0]
     assert not torch.equal(a, b)
+
+
+def test_data_limit_cuts_the_training_stream_only():
+    from gankit.build import build_data
+    from gankit.config import resolve
+
+    cfg = resolve("dcgan-digits", None, ["data.limit=100", "data.resolution=8", "train.batch_size=16"])
+    data = build_data(cfg, torch.device("cpu"))
+    assert data.sampler.num_items == 100
+    assert torch.equal(data.sampler.images, load_digits("all", resolution=8).images[:100])
+    with pytest.raises(GankitError, match="data.limit must be >= 0"):
+        resolve("dcgan-digits", None, ["data.limit=-1"])
+    with pytest.raises(GankitError, match="toy data"):
+        resolve("toy-ring", None, ["data.limit=10"])
