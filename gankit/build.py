@@ -219,6 +219,9 @@ def build_trainer(cfg: Config, G: nn.Module, D: nn.Module, world_size: int = 1, 
         labelled_batches=labelled_batches,
         sup_weight=cfg.semi.sup_weight,
         feature_matching_only=tr.feature_matching_only,
+        topk_min=tr.topk_min,
+        topk_decay=tr.topk_decay,
+        topk_every=tr.topk_every,
     )
 
 

@@ -112,6 +112,12 @@ class TricksConfig:
     lr_decay_start: float = 0.5  # fraction of the schedule where linear decay starts
     lr_final: float = 0.0  # LR factor reached at the end of the schedule
     schedule_steps: int = 0  # horizon (G steps) of the LR schedule and the noise annealing; 0 = train.steps
+    # Top-k training of G (Sinha et al. 2020): only the fakes D scores highest enter G's loss, so G is
+    # not pulled by samples it has already placed badly. The kept share starts at 1, is multiplied by
+    # topk_decay every topk_every G steps, and stops at topk_min.
+    topk_min: float = 1.0  # smallest share of the batch kept (paper: 0.5); 1.0 = off
+    topk_decay: float = 0.99  # factor on the kept share per interval
+    topk_every: int = 100  # G steps per interval (the paper's "epoch")
 
 
 @dataclass
@@ -393,7 +399,7 @@ def validate_tricks(cfg: Config) -> None:
     _require(tr.minibatch in ("none", "stddev", "mbd"), f"tricks.minibatch '{tr.minibatch}' is unknown; choose none, stddev or mbd")
     _require(tr.g_norm in ("batch", "reference", "virtual"), f"tricks.g_norm '{tr.g_norm}' is unknown; choose batch, reference or virtual")
     _require(tr.lr_schedule in ("constant", "linear"), f"tricks.lr_schedule '{tr.lr_schedule}' is unknown; choose constant or linear")
-    for key in ("mbd_kernels", "ref_batch", "pack", "penalty_every"):
+    for key in ("mbd_kernels", "ref_batch", "pack", "penalty_every", "topk_every"):
         _require(getattr(tr, key) >= 1, f"tricks.{key} must be >= 1, got {getattr(tr, key)}")
     _require(tr.stddev_group >= 2, f"tricks.stddev_group must be >= 2, got {tr.stddev_group}")
     for key in ("feature_matching", "instance_noise", "unrolled_steps", "schedule_steps"):
@@ -401,6 +407,8 @@ def validate_tricks(cfg: Config) -> None:
     _require(0 <= tr.label_flip < 0.5, f"tricks.label_flip must be in [0, 0.5), got {tr.label_flip}")
     _require(0 <= tr.lr_decay_start <= 1, f"tricks.lr_decay_start must be in [0, 1], got {tr.lr_decay_start}")
     _require(0 <= tr.lr_final <= 1, f"tricks.lr_final must be in [0, 1], got {tr.lr_final}")
+    _require(0 < tr.topk_min <= 1, f"tricks.topk_min must be in (0, 1], got {tr.topk_min}")
+    _require(0 < tr.topk_decay <= 1, f"tricks.topk_decay must be in (0, 1], got {tr.topk_decay}")
     _require(
         cfg.train.batch_size % tr.pack == 0,
         f"tricks.pack={tr.pack} must divide train.batch_size={cfg.train.batch_size}; e.g. --set train.batch_size={tr.pack * 64}",

@@ -131,6 +131,80 @@ def test_unrolled_g_step_uses_k_step_copy_of_d_and_leaves_d_alone():
         assert torch.allclose(a, b, atol=1e-6)
 
 
+class FixedG(nn.Module):
+    """A 'generator' whose outputs are its parameters, so each fake's gradient is visible by row."""
+
+    z_dim = 1
+
+    def __init__(self, rows):
+        super().__init__()
+        self.x = nn.Parameter(torch.tensor(rows))
+
+    def forward(self, z, c=None):
+        return self.x * 1.0
+
+
+def test_topk_only_the_fakes_d_scores_highest_get_gradient():
+    G = FixedG([[1.0, 0.0], [4.0, 0.0], [2.0, 0.0], [3.0, 0.0]])
+    D = LinearD([1.0, 0.0])  # score = first coordinate
+    trainer = GANTrainer(G, D, torch.optim.SGD(G.parameters(), 0.0), torch.optim.SGD(D.parameters(), 0.0),
+                         topk_min=0.5, topk_decay=0.5, topk_every=1)
+    trainer.g_updates = 1  # share 0.5 -> the 2 fakes with scores 4 and 3
+    loss, _ = trainer._g_objective(D, G(None), None, None)
+    loss.backward()
+    grad_rows = G.x.grad[:, 0]
+    assert (grad_rows[[0, 2]] == 0).all() and (grad_rows[[1, 3]] != 0).all()
+    assert loss.item() == pytest.approx(F.softplus(-torch.tensor([4.0, 3.0])).mean().item())
+
+
+def test_topk_keeps_each_fakes_real_partner_for_pairwise_losses():
+    seen = {}
+
+    def g_loss(fake_scores, real_scores=None):
+        seen["pairs"] = torch.stack([fake_scores, real_scores], 1).tolist()
+        return (real_scores - fake_scores).mean()
+
+    trainer = _trainer(loss=(lambda r, f: f.mean(), g_loss), topk_min=0.5, topk_decay=0.5, topk_every=1)
+    trainer.D, trainer.g_updates = LinearD([1.0, 0.0]), 1
+    fake = torch.tensor([[1.0, 0.0], [4.0, 0.0], [2.0, 0.0], [3.0, 0.0]])
+    trainer._g_objective(trainer.D, fake, fake + 10, None)
+    assert seen["pairs"] == [[4.0, 14.0], [3.0, 13.0]]
+
+
+def test_topk_schedule_decays_per_interval_to_the_floor_and_off_is_all():
+    trainer = _trainer(topk_min=0.5, topk_decay=0.9, topk_every=10)
+    shares = []
+    for g_updates in (0, 9, 10, 25, 69, 70, 10_000):
+        trainer.g_updates = g_updates
+        shares.append(trainer.topk_fraction())
+    assert shares == pytest.approx([1.0, 1.0, 0.9, 0.81, 0.9**6, 0.5, 0.5])
+    trainer.g_updates = 10_000
+    fake_scores = torch.arange(256.0)
+    assert trainer._top_k(fake_scores, None)[0].shape == (128,)  # 0.5 x 256, not 129
+    off = _trainer()
+    off.g_updates = 10_000
+    assert off.topk_fraction() == 1.0 and torch.equal(off._top_k(fake_scores, None)[0], fake_scores)
+
+
+def test_topk_off_leaves_g_loss_unchanged():
+    fake, real = torch.randn(16, 2), torch.randn(16, 2)
+    plain, topk_off = _trainer(), _trainer(topk_min=1.0, topk_decay=0.5, topk_every=1)
+    topk_off.g_updates = 50
+    a, _ = plain._g_objective(plain.D, fake, real, None)
+    b, _ = topk_off._g_objective(topk_off.D, fake, real, None)
+    assert torch.equal(a, b)
+
+
+def test_resume_is_bit_exact_with_topk(tmp_path):
+    common = ["--preset", "toy-grid", "--no-progress", "--set", "train.batch_size=16", "--set", "model.g_width=16",
+              "--set", "model.d_width=16", "--set", "tricks.topk_min=0.5", "--set", "tricks.topk_decay=0.7",
+              "--set", "tricks.topk_every=2", "--set", "tricks.schedule_steps=8"]  # LR horizon fixed across the resume
+    assert main(["train", *common, "--out", str(tmp_path / "full"), "--steps", "8"]) == 0
+    assert main(["train", *common, "--out", str(tmp_path / "half"), "--steps", "4"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "half"), "--steps", "8", "--no-progress"]) == 0
+    _assert_same_weights(load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "half"))
+
+
 def _assert_same_weights(a, b):
     for key in ("G", "D"):
         for name, tensor in a[key].items():
@@ -174,6 +248,9 @@ def test_resume_is_bit_exact_with_diffaugment(tmp_path, tiny_digits_args):
     (["tricks.penalty_every=0"], "tricks.penalty_every must be >= 1"),
     (["tricks.lr_final=2"], "tricks.lr_final must be in"),
     (["tricks.stddev_group=1"], "tricks.stddev_group must be >= 2"),
+    (["tricks.topk_min=0"], "tricks.topk_min must be in"),
+    (["tricks.topk_decay=1.5"], "tricks.topk_decay must be in"),
+    (["tricks.topk_every=0"], "tricks.topk_every must be >= 1"),
 ])
 def test_bad_trick_settings_are_one_line_errors(sets, message):
     with pytest.raises(GankitError, match=message) as err:

@@ -12,6 +12,7 @@ computes only what G needs.
 """
 
 import copy
+import math
 from typing import Callable
 
 import torch
@@ -71,6 +72,9 @@ class GANTrainer:
             semi-supervised learning), without the adversarial term.
         precision: "fp32" | "bf16" | "fp16": autocast dtype of the forwards; fp16 adds one
             GradScaler per network (`scalers`, saved in checkpoints).
+        topk_min, topk_decay, topk_every: top-k training of G (Sinha et al. 2020): only the k fakes
+            D scores highest enter G's adversarial loss; k / batch starts at 1 and is multiplied by
+            `topk_decay` every `topk_every` G updates, down to `topk_min` (1.0 = off).
 
     Under DistributedDataParallel, `wrap(G_ddp, D_ddp)` makes the steps run G's forwards and
     D's forwards in D's step through the wrappers (so their gradients are all-reduced); G's
@@ -105,6 +109,9 @@ class GANTrainer:
         labelled_batches: Callable[[], Batch] | None = None,
         sup_weight: float = 1.0,
         feature_matching_only: bool = False,
+        topk_min: float = 1.0,
+        topk_decay: float = 0.99,
+        topk_every: int = 100,
     ):
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         if isinstance(loss, str):
@@ -131,6 +138,7 @@ class GANTrainer:
         self.label_flip, self.feature_matching = label_flip, feature_matching
         self.unrolled_steps, self.penalty_every = unrolled_steps, penalty_every
         self.schedulers = list(schedulers or [])
+        self.topk_min, self.topk_decay, self.topk_every = topk_min, topk_decay, topk_every
         self.d_updates = self.g_updates = 0  # counters for the lazy penalty and annealing (checkpointed)
         self._wrapped: tuple[nn.Module, nn.Module] | None = None  # DDP wrappers, set by wrap()
         self.precision = precision
@@ -171,6 +179,28 @@ class GANTrainer:
         self.d_updates, self.g_updates = int(state["d_updates"]), int(state["g_updates"])
         for scheduler, saved in zip(self.schedulers, state["schedulers"]):
             scheduler.load_state_dict(saved)
+
+    def topk_fraction(self) -> float:
+        """Share of G's fakes that enter its adversarial loss now (top-k training; 1.0 = all).
+
+        A function of the checkpointed `g_updates` alone, so a resumed run keeps the same k."""
+        if self.topk_min >= 1.0:
+            return 1.0
+        return max(self.topk_min, self.topk_decay ** (self.g_updates // self.topk_every))
+
+    def _top_k(self, fake_scores: Tensor, real_scores: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """The k highest fake scores (the fakes D finds most real); the rest get no gradient from G's loss.
+
+        Real scores stay whole, except when they pair one-to-one with the fakes (as in the
+        relativistic loss, fake i against real i): then each kept fake keeps its own partner."""
+        n = fake_scores.shape[0]
+        k = max(1, math.ceil(self.topk_fraction() * n - 1e-9))  # tolerance: 0.5 * 256 must give 128
+        if k >= n:
+            return fake_scores, real_scores
+        idx = fake_scores.detach().topk(k, dim=0).indices
+        if real_scores is not None and real_scores.shape == fake_scores.shape:
+            real_scores = real_scores[idx]
+        return fake_scores[idx], real_scores
 
     def _to_d(self, x: Tensor) -> Tensor:
         """What D sees of a batch: augmented and noised when those tricks are on."""
@@ -275,7 +305,7 @@ class GANTrainer:
         if self.g_needs_real and real is not None:
             with torch.no_grad():
                 real_scores = split_d_output(D(real_in, c))[0]
-        adversarial = self.g_loss(fake_scores, real_scores)
+        adversarial = self.g_loss(*self._top_k(fake_scores, real_scores))
         stats = {"g_loss": adversarial.detach()}
         loss = adversarial if self.g_adversarial else torch.zeros((), device=fake.device)
         if fake_logits is not None and self.labelled_batches is None:  # ACGAN: fakes should show their class
