@@ -10,24 +10,20 @@ real training images (computed once). Timings are wall clock on whatever machine
 """
 
 import argparse
-import time
 
 import torch
 
 from gankit.classify import classification_accuracy_score, conditional_accuracy
 from gankit.config import resolve
-from gankit.train.loop import prepare_training
+from gankit.train.loop import prepare_training, train_for_seconds
 
 
 def train_for(preset: str, budget_s: float, sets: list[str]):
     """Train `preset` until `budget_s` seconds pass; returns (G_ema or G, steps done)."""
     cfg = resolve(preset, None, ["device=cpu", "train.steps=1000000", *sets])
     training = prepare_training(cfg)
-    trainer, data = training.trainer, training.data
-    start, steps = time.perf_counter(), 0
-    while time.perf_counter() - start < budget_s:
-        trainer.train_step(data.next_batch)
-        steps += 1
+    trainer = training.trainer
+    steps = train_for_seconds(training, budget_s)
     # The weight average when the preset keeps one: it is what `gankit sample` and `gankit cas` use.
     return (trainer.ema.G_ema if trainer.ema is not None else trainer.G), steps
 

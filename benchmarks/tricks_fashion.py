@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 
 from gankit.config import resolve
 from gankit.metrics.evaluate import evaluate_generator
 from gankit.train.ema import refresh_batchnorm
-from gankit.train.loop import prepare_training
+from gankit.train.loop import prepare_training, train_for_seconds
 
 VARIANTS: dict[str, list[str]] = {
     "plain": [],
@@ -46,11 +45,8 @@ def train_for(sets: list[str], budget: float, seed: int) -> tuple[list[tuple[str
     """Train for `budget` seconds; returns [(which generator, metrics)] and the step count."""
     cfg = resolve("dcgan-fashion", None, ["log.progress=false", f"seed={seed}", "train.steps=100000000", *sets])
     training = prepare_training(cfg)
-    trainer, data = training.trainer, training.data
-    start, steps = time.perf_counter(), 0
-    while time.perf_counter() - start < budget:
-        trainer.train_step(data.next_batch)
-        steps += 1
+    trainer = training.trainer
+    steps = train_for_seconds(training, budget)
 
     def score(G, which: str) -> dict:
         return evaluate_generator(G, cfg, metrics=["fid", "modes"], n=10_000, seed=seed, which=which)

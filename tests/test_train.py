@@ -211,3 +211,13 @@ def test_sigterm_checkpoints_between_steps_and_resume_stays_exact(tmp_path):
     resumed, straight = _weights(run), _weights(tmp_path / "straight")
     for name, tensor in straight.items():
         assert torch.equal(tensor, resumed[name]), name
+
+
+def test_train_for_seconds_runs_real_steps_for_the_budget():
+    from gankit.config import resolve
+    from gankit.train.loop import prepare_training, train_for_seconds
+
+    training = prepare_training(resolve("toy-ring", None, ["device=cpu", "model.g_width=16", "model.d_width=16"]))
+    steps = train_for_seconds(training, 0.3)
+    assert steps > 0 and training.trainer.g_updates == steps == training.step
+    assert train_for_seconds(training, 0.0) == 0

@@ -213,6 +213,19 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
     return training
 
 
+def train_for_seconds(training: Training, seconds: float) -> int:
+    """Run train steps (no files, no logging) until `seconds` of wall time have passed; returns the steps done.
+
+    For equal-time comparisons (benchmarks/): every variant gets the same budget, not the same step count."""
+    trainer, data = training.trainer, training.data
+    start, steps = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        trainer.train_step(data.next_batch)
+        steps += 1
+    training.step += steps
+    return steps
+
+
 class StepLog:
     """The log.jsonl lines and the progress bar: running means, steps/s and images/s between lines."""
 
