@@ -32,6 +32,7 @@ def run_one(preset: str, seed: int, sets: list[str], run_dir: Path) -> dict:
     from gankit.data import make_toy
     from gankit.metrics.modes import mode_metrics
     from gankit.sample import fixed_latents, generate
+    from gankit.train.ema import standing_statistics
     from gankit.train.loop import prepare_training, run_training
 
     extra = [f"seed={seed}", "log.progress=false", "log.sample_every=1000000", "log.checkpoint_every=1000000"]
@@ -43,7 +44,7 @@ def run_one(preset: str, seed: int, sets: list[str], run_dir: Path) -> dict:
     run_training(training, run_dir)
     seconds = time.perf_counter() - start
     trainer = training.trainer
-    G = trainer.ema.G_ema if trainer.ema is not None else trainer.G
+    G = standing_statistics(trainer.ema.G_ema) if trainer.ema is not None else trainer.G
     samples = generate(G, fixed_latents(N_SAMPLES, cfg.model.z_dim, SAMPLE_SEED))
     mixture = make_toy(cfg.data.toy)
     result = mode_metrics(samples, mixture.centers, mixture.std)

@@ -6,6 +6,7 @@ Models are rebuilt from the saved config alone (no dataset needed), which is how
 
 import inspect
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -16,7 +17,7 @@ from gankit.errors import GankitError
 from gankit.models.refbn import RefBatchG
 from gankit.models.tricks import MinibatchHeadD, PackedD, packed_shape, spectral_norm_all
 from gankit.models.conditional import conditional_shapes, wrap_conditional
-from gankit.train.ema import EMA, ema_beta
+from gankit.train.ema import EMA, ema_beta, standing_statistics
 from gankit.train.trainer import GANTrainer
 
 
@@ -137,6 +138,26 @@ def resolve_num_classes(cfg: Config, num_classes: int) -> None:
 def build_generator(cfg: Config) -> nn.Module:
     """Only G (for sampling from a checkpoint)."""
     return build_models(cfg)[0]
+
+
+def load_generator(checkpoint: str | Path, device_name: str, no_ema: bool) -> tuple[nn.Module, Config, dict, str]:
+    """G_ema (or G when `no_ema` or the run kept no EMA) from a checkpoint, on its device.
+
+    Returns (G, the run's config, the checkpoint state, "G_ema" or "G"). G_ema gets its own
+    batch-norm statistics first (`standing_statistics`), as it does when sampled during training.
+    """
+    from gankit.config import from_dict
+    from gankit.train.checkpoint import load_checkpoint, load_model_state
+
+    state = load_checkpoint(checkpoint)
+    cfg = from_dict(state["config"])
+    G = build_generator(cfg)
+    use_ema = state.get("G_ema") is not None and not no_ema
+    load_model_state(G, state["G_ema"] if use_ema else state["G"], "generator", checkpoint)
+    place_model(G, resolve_device(device_name), G.out_shape)
+    if use_ema:
+        standing_statistics(G)
+    return G, cfg, state, "G_ema" if use_ema else "G"
 
 
 def _optimizer(name: str, params, lr: float, betas: list) -> torch.optim.Optimizer:

@@ -206,29 +206,20 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from gankit.build import build_generator, place_model, resolve_device
-    from gankit.config import from_dict
+    from gankit.build import load_generator
     from gankit.export import sample_labels
     from gankit.sample import export_samples, fixed_latents, generate
-    from gankit.train.checkpoint import load_checkpoint, load_model_state
 
     if args.n < 1:
         raise GankitError(f"--n must be >= 1, got {args.n}")
     fmt = args.format or {".npy": "npy", ".png": "png"}.get(Path(args.out).suffix.lower(), "png-dir")
-    state = load_checkpoint(args.checkpoint)
-    cfg = from_dict(state["config"])
-    device = resolve_device(args.device)
-    G = build_generator(cfg)
-    use_ema = state.get("G_ema") is not None and not args.no_ema
-    load_model_state(G, state["G_ema"] if use_ema else state["G"], "generator", args.checkpoint)
-    place_model(G, device, G.out_shape)
     out = Path(args.out)
     if out.exists() and fmt != "png-dir" and out.is_dir():
         raise GankitError(f"--out {out} is a directory; give a file name or use --format png-dir")
+    G, _, state, which = load_generator(args.checkpoint, args.device, args.no_ema)
     labels, nrow = sample_labels(G, args)
     samples = generate(G, fixed_latents(len(labels) if labels is not None else args.n, G.z_dim, args.seed), labels)
     paths = export_samples(samples, out, fmt, nrow=nrow)
-    which = "G_ema" if use_ema else "G"
     print(f"wrote {len(samples)} samples from {which} at step {state['step']} to {out if fmt != 'png-dir' else paths[0].parent}")
     return 0
 

@@ -26,21 +26,8 @@ def add_parsers(sub) -> None:
     c.add_argument("--device", default="auto")
 
 
-def load_generator(checkpoint: str, device_name: str, no_ema: bool):
-    """(G on its device in eval use, resolved config, checkpoint state, "G" or "G_ema")."""
-    from gankit.build import build_generator, resolve_device
-    from gankit.config import from_dict
-    from gankit.train.checkpoint import load_checkpoint, load_model_state
-
-    state = load_checkpoint(checkpoint)
-    cfg = from_dict(state["config"])
-    G = build_generator(cfg)
-    use_ema = state.get("G_ema") is not None and not no_ema
-    load_model_state(G, state["G_ema"] if use_ema else state["G"], "generator", checkpoint)
-    return G.to(resolve_device(device_name)), cfg, state, "G_ema" if use_ema else "G"
-
-
 def cmd_export(args) -> int:
+    from gankit.build import load_generator
     from gankit.export import export_per_class
 
     if args.per_class < 1:
@@ -53,6 +40,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_cas(args) -> int:
+    from gankit.build import load_generator
     from gankit.classify import classification_accuracy_score, conditional_accuracy
     from gankit.metrics.evaluate import domain_network
 

@@ -67,28 +67,24 @@ def _print_result(result: dict, as_json: bool) -> None:
 
 
 def eval_checkpoint(args, metrics: list[str] | None) -> dict:
-    from gankit.build import build_models, place_model, resolve_device
-    from gankit.config import from_dict
+    from gankit.build import build_models, load_generator, place_model
     from gankit.metrics.evaluate import TOY_PROTOCOL_N, evaluate_run
-    from gankit.train.checkpoint import load_checkpoint, load_model_state
+    from gankit.train.checkpoint import load_model_state
 
-    state = load_checkpoint(args.checkpoint)
-    cfg = from_dict(state["config"])
+    G, cfg, state, which = load_generator(args.checkpoint, args.device, args.no_ema)
     if args.features in DATASETS_FOR_REAL and args.features != cfg.data.name:
         raise GankitError(f"--features {args.features} does not match this run's data ({cfg.data.name}); use domain")
-    device = resolve_device(args.device)
-    G, D = build_models(cfg)
-    use_ema = state.get("G_ema") is not None and not args.no_ema
-    load_model_state(G, state["G_ema"] if use_ema else state["G"], "generator", args.checkpoint)
-    place_model(G, device, G.out_shape)
+    device = next(G.parameters()).device
+    D = None
     if "accuracy" in (metrics or []):
+        D = build_models(cfg)[1]
         load_model_state(D, state["D"], "discriminator", args.checkpoint)
         place_model(D, device, G.out_shape)
     n = args.n or (TOY_PROTOCOL_N if cfg.data.name == "toy" else CHECKPOINT_EVAL_N)
     features = "inception" if args.features == "inception" else "domain"
     result = evaluate_run(G, D, cfg, metrics=metrics, n=n, features=features, split=args.split, seed=args.seed,
-                                which="G_ema" if use_ema else "G", device=device, inception_path=args.inception,
-                                use_cache=not args.no_cache, bootstrap=args.bootstrap)
+                          which=which, device=device, inception_path=args.inception,
+                          use_cache=not args.no_cache, bootstrap=args.bootstrap)
     result["protocol"]["checkpoint_step"] = state["step"]
     return result
 

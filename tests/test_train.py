@@ -135,6 +135,64 @@ def test_refresh_batchnorm_gives_g_ema_its_own_statistics():
     assert refresh_batchnorm(nn.Linear(2, 2)) == 0
 
 
+def test_standing_statistics_leave_the_random_stream_alone_and_skip_sync_bn():
+    # G_ema samples with statistics of its own (seeded, so repeatable); dropout in G draws from the
+    # global RNG during the refresh, which must not shift training's stream.
+    from gankit.train.ema import STANDING_STATS_SEED, standing_statistics
+
+    torch.manual_seed(0)
+    dropping = MODELS["mlp"][0](4, (2,), 16, dropout=0.5)
+    state = torch.get_rng_state()
+    assert standing_statistics(dropping) is dropping
+    assert torch.equal(state, torch.get_rng_state())
+    G = MODELS["mlp"][0](4, (2,), 16)
+    twin = MODELS["mlp"][0](4, (2,), 16)
+    twin.load_state_dict(G.state_dict())
+    standing_statistics(G)
+    refresh_batchnorm(twin, seed=STANDING_STATS_SEED)
+    pairs = [(a, b) for a, b in zip(G.modules(), twin.modules()) if isinstance(a, nn.BatchNorm1d)]
+    assert pairs and all(float(a.running_mean.abs().sum()) > 0 for a, _ in pairs)
+    assert all(torch.equal(a.running_mean, b.running_mean) for a, b in pairs)
+    synced = nn.Sequential(nn.Linear(2, 2), nn.SyncBatchNorm(2))
+    synced.z_dim = 2
+    assert standing_statistics(synced) is synced and float(synced[1].running_mean.abs().sum()) == 0
+
+
+def test_resume_stays_exact_when_g_ema_samples_with_standing_statistics(tmp_path):
+    # Batch-norm G with dropout and EMA, sample grid every step: each grid refreshes G_ema's
+    # statistics; the run must still resume bit for bit, G_ema included.
+    common = ["--preset", "toy-ring", "--no-progress", "--set", "train.batch_size=32", "--set", "log.every=1",
+              "--set", "model.g_width=16", "--set", "model.d_width=16", "--set", "train.ema_kimg=0.1",
+              "--set", "tricks.schedule_steps=6", "--set", "tricks.g_norm=batch", "--set", "log.sample_every=1",
+              "--set", "model.g_options={hidden_layers: 2, dropout: 0.2}"]
+    assert main(["train", *common, "--out", str(tmp_path / "full"), "--steps", "6"]) == 0
+    assert main(["train", *common, "--out", str(tmp_path / "half"), "--steps", "3"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "half"), "--steps", "6", "--no-progress"]) == 0
+    full, resumed = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "half")
+    for key in ("G", "D", "G_ema"):
+        for name, tensor in full[key].items():
+            assert torch.equal(tensor, resumed[key][name]), f"{key}.{name} differs after resume"
+
+
+def test_generator_loaded_from_a_checkpoint_samples_with_standing_statistics(tmp_path):
+    from gankit.build import load_generator
+
+    args = ["--preset", "toy-ring", "--no-progress", "--set", "train.batch_size=32", "--set", "model.g_width=16",
+            "--set", "model.d_width=16", "--set", "train.ema_kimg=0.1", "--set", "tricks.g_norm=batch",
+            "--set", "log.sample_every=1000"]
+    assert main(["train", *args, "--out", str(tmp_path / "r"), "--steps", "5"]) == 0
+    saved = load_checkpoint(tmp_path / "r")
+    G_ema, _, _, which = load_generator(tmp_path / "r", "cpu", no_ema=False)
+    G, _, _, which_g = load_generator(tmp_path / "r", "cpu", no_ema=True)
+    assert (which, which_g) == ("G_ema", "G")
+    key = next(k for k in saved["G_ema"] if k.endswith("running_mean"))
+    # G keeps the statistics it trained with; G_ema gets its own, not the copies of G's it trails.
+    assert torch.equal(G.state_dict()[key], saved["G"][key])
+    assert not torch.allclose(G_ema.state_dict()[key], saved["G"][key])
+    again, _, _, _ = load_generator(tmp_path / "r", "cpu", no_ema=False)
+    assert torch.equal(G_ema.state_dict()[key], again.state_dict()[key])  # repeatable
+
+
 def test_rng_capture_restore_round_trip():
     import random
 

@@ -71,3 +71,25 @@ def refresh_batchnorm(G: nn.Module, batches: int = 16, batch_size: int = 256, se
             m.momentum = momentum
         G.train(was_training)
     return len(norms)
+
+
+STANDING_STATS_SEED = 0  # latents for G_ema's own batch-norm statistics: fixed, so sampling is repeatable
+
+
+@torch.no_grad()
+def standing_statistics(G_ema: nn.Module) -> nn.Module:
+    """Give G_ema batch-norm statistics of its own before it samples (BigGAN's "standing statistics").
+
+    Called wherever G_ema generates: sample grids and evaluation during training, and every command
+    that loads G_ema from a checkpoint. In place: during training the next EMA update copies G's
+    buffers back, so what G trains on is unchanged. The global RNG state is saved and restored
+    around it (dropout in G draws from it), so a run's random stream, and resume, stay exact.
+    A G with SyncBatchNorm (torchrun with runtime.sync_bn) is left as it is: its train-mode forward
+    would wait for the other ranks. Returns G_ema.
+    """
+    if any(isinstance(m, nn.SyncBatchNorm) for m in G_ema.modules()):
+        return G_ema
+    device = next(G_ema.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        refresh_batchnorm(G_ema, seed=STANDING_STATS_SEED, num_classes=getattr(G_ema, "num_classes", 0))
+    return G_ema

@@ -32,6 +32,7 @@ from gankit.train import distributed
 from gankit.train.distributed import DistEnv
 from gankit.train.speed import check_precision
 from gankit.train.checkpoint import capture_rng, load_model_state, restore_rng, save_checkpoint
+from gankit.train.ema import standing_statistics
 from gankit.train.trainer import GANTrainer
 
 FIXED_NOISE_SEED_OFFSET = 1_000_003  # fixed sample noise never shares a stream with training
@@ -150,7 +151,7 @@ class RunningMeans:
 
 def write_samples(trainer, fixed_z: torch.Tensor, path: Path, reference: torch.Tensor) -> None:
     """Sample grid (or scatter for 2-D data) from G_ema when it exists, else G, on the fixed noise."""
-    G = trainer.ema.G_ema if trainer.ema is not None else trainer.G
+    G = standing_statistics(trainer.ema.G_ema) if trainer.ema is not None else trainer.G
     samples = generate(G, fixed_z)
     save_samples(samples, path, reference=reference if samples.dim() == 2 else None)
 
@@ -341,7 +342,7 @@ def evaluate_during_training(training: Training, step: int, nimg: int, run_dir: 
     from gankit.metrics.evaluate import default_metrics, evaluate_run, primary_key
 
     cfg, trainer = training.cfg, training.trainer
-    G = trainer.ema.G_ema if trainer.ema is not None else trainer.G
+    G = standing_statistics(trainer.ema.G_ema) if trainer.ema is not None else trainer.G
     which = "G_ema" if trainer.ema is not None else "G"
     result = evaluate_run(G, trainer.D, cfg, seed=cfg.seed, which=which, device=trainer.device)
     with open(run_dir / "metrics.jsonl", "a") as f:
