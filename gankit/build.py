@@ -14,6 +14,7 @@ from torch import nn
 from gankit.config import Config, DataConfig, resolution_hw
 from gankit.augment import DInput
 from gankit.errors import GankitError
+from gankit.models.latent import LatentMixtureG
 from gankit.models.refbn import RefBatchG
 from gankit.models.tricks import MinibatchHeadD, PackedD, packed_shape, spectral_norm_all
 from gankit.models.conditional import conditional_shapes, wrap_conditional
@@ -22,6 +23,7 @@ from gankit.train.trainer import GANTrainer
 
 
 REF_BATCH_SEED_OFFSET = 2_000_003  # the reference batch of G's norm layers has its own noise stream
+LATENT_MIXTURE_SEED_OFFSET = 3_000_017  # and so do the means of a mixture latent
 
 
 def resolve_device(name: str) -> torch.device:
@@ -92,6 +94,9 @@ def apply_model_tricks(cfg: Config, G: nn.Module, D: nn.Module, shape: tuple[int
     reaches every weight of any family, including the layers the wrappers add.
     """
     tr = cfg.tricks
+    if tr.latent_mixture:
+        # Innermost, so a reference batch of z (below) passes through the same latent mixture.
+        G = LatentMixtureG(G, tr.latent_mixture, tr.latent_mixture_std, seed=cfg.seed + LATENT_MIXTURE_SEED_OFFSET)
     if tr.g_norm != "batch":
         G = RefBatchG(G, tr.g_norm, tr.ref_batch, seed=cfg.seed + REF_BATCH_SEED_OFFSET)
     if tr.minibatch != "none":

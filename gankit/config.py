@@ -101,6 +101,8 @@ class TricksConfig:
     pack: int = 1  # PacGAN: D scores this many samples concatenated; 1 = off
     g_norm: str = "batch"  # batch | reference | virtual: how G's batch-norm layers get their statistics
     ref_batch: int = 64  # reference batch size for g_norm reference/virtual
+    latent_mixture: int = 0  # G's latent is a mixture of this many Gaussians (DeLiGAN); 0 = one Gaussian
+    latent_mixture_std: float = 0.1  # std of each mixture component (its means are drawn from N(0, I))
     feature_matching: float = 0.0  # weight of the feature-matching term in G's loss; 0 = off
     feature_matching_only: bool = False  # G's loss is feature matching alone, no adversarial term (Salimans' SSL recipe)
     unrolled_steps: int = 0  # unrolled GAN: D steps unrolled for G's update; 0 = off
@@ -402,6 +404,9 @@ def validate_tricks(cfg: Config) -> None:
     for key in ("mbd_kernels", "ref_batch", "pack", "penalty_every", "topk_every"):
         _require(getattr(tr, key) >= 1, f"tricks.{key} must be >= 1, got {getattr(tr, key)}")
     _require(tr.stddev_group >= 2, f"tricks.stddev_group must be >= 2, got {tr.stddev_group}")
+    _require(tr.latent_mixture == 0 or tr.latent_mixture >= 2,
+             f"tricks.latent_mixture must be 0 (off) or >= 2 components, got {tr.latent_mixture}")
+    _require(tr.latent_mixture_std > 0, f"tricks.latent_mixture_std must be > 0, got {tr.latent_mixture_std}")
     for key in ("feature_matching", "instance_noise", "unrolled_steps", "schedule_steps"):
         _require(getattr(tr, key) >= 0, f"tricks.{key} must be >= 0, got {getattr(tr, key)}")
     _require(0 <= tr.label_flip < 0.5, f"tricks.label_flip must be in [0, 0.5), got {tr.label_flip}")

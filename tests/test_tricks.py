@@ -205,3 +205,31 @@ def test_activation_and_dropout_options():
     assert not torch.equal(G(z), G(z))  # dropout is noise in G while training
     with pytest.raises(GankitError, match="activation 'swish'"):
         make_activation("swish")
+
+
+def test_latent_mixture_draws_equal_components_of_the_given_std():
+    from gankit.models.latent import LatentMixtureG
+
+    G = LatentMixtureG(MODELS["mlp"][0](3, (2,), 8), components=5, std=0.1, seed=7)
+    z = torch.randn(50_000, 3, generator=torch.Generator().manual_seed(0))
+    latents = G.mixture_latents(z)
+    assert latents.shape == (50_000, 3) and torch.equal(latents, G.mixture_latents(z))
+    nearest = torch.cdist(latents, G.means).argmin(1)
+    counts = torch.bincount(nearest, minlength=5).float() / len(z)
+    assert torch.allclose(counts, torch.full((5,), 0.2), atol=0.01)  # K equally likely components
+    offsets = (latents - G.means[nearest]) / 0.1  # within a component: standard normal again
+    assert offsets.mean(0).abs().max() < 0.03 and (offsets.std(0) - 1).abs().max() < 0.03
+    assert G(z[:4]).shape == (4, 2) and "means" in G.state_dict()
+    with pytest.raises(GankitError, match="latent_mixture"):
+        LatentMixtureG(MODELS["mlp"][0](3, (2,), 8), components=1, std=0.1)
+
+
+def test_latent_mixture_sits_inside_reference_batch_norm():
+    # The reference batch must pass through the same mixture as every sample, so the mixture is innermost.
+    from gankit.build import build_models
+    from gankit.config import resolve
+
+    G, _ = build_models(resolve("toy-grid", None, ["tricks.latent_mixture=30", "tricks.g_norm=reference"]))
+    assert isinstance(G, RefBatchG) and type(G.G).__name__ == "LatentMixtureG" and G.G.means.shape == (30, 2)
+    with pytest.raises(GankitError, match="latent_mixture must be 0"):
+        resolve("toy-grid", None, ["tricks.latent_mixture=1"])
