@@ -233,3 +233,5 @@ def test_latent_mixture_sits_inside_reference_batch_norm():
     assert isinstance(G, RefBatchG) and type(G.G).__name__ == "LatentMixtureG" and G.G.means.shape == (30, 2)
     with pytest.raises(GankitError, match="latent_mixture must be 0"):
         resolve("toy-grid", None, ["tricks.latent_mixture=1"])
+    with pytest.raises(GankitError, match="latent_mixture_std must be > 0"):
+        resolve("toy-grid", None, ["tricks.latent_mixture_std=0"])

@@ -99,7 +99,7 @@ class MinibatchDiscrimination(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         m = (x @ self.T).view(-1, self.kernels, self.kernel_dim).transpose(0, 1)  # [K, N, Dk]
         # L1 distances per kernel, [K, N, N]. cdist never builds the [N, N, K, Dk] differences that
-        # broadcasting would (measured 6x faster forward + backward at N=256, K=16, Dk=8, one thread).
+        # broadcasting would (8x faster forward + backward at N=256, K=16, Dk=8, one thread: benchmarks/trick_costs.py).
         dist = torch.cdist(m, m, p=1)
         # exp(0) = 1 for the sample itself is subtracted: only other samples count.
         o = torch.exp(-dist).sum(dim=2).t() - 1.0  # [N, K]
