@@ -8,7 +8,7 @@ from gankit.augment import DInput, colour, cutout, diff_augment, instance_noise_
 from gankit.build import lr_factor
 from gankit.errors import GankitError
 from gankit.models import MODELS
-from gankit.models.refbn import RefBatchG
+from gankit.models.refbn import RefBatchG, RefBatchNorm
 from gankit.models.tricks import (
     MinibatchDiscrimination,
     MinibatchHeadD,
@@ -107,6 +107,27 @@ def test_reference_and_virtual_bn_make_samples_independent_of_their_batch(norm, 
     assert torch.allclose(G(z)[:1], alone, atol=1e-5)
     G.eval()
     assert torch.allclose(G(z)[:1], alone, atol=1e-5)  # no running statistics: eval = train
+
+
+@pytest.mark.parametrize("shape", [(20, 3), (20, 3, 4, 5)])
+def test_reference_bn_normalises_every_row_with_the_reference_rows_statistics(shape):
+    # The defining formula, written out: statistics over the first n_ref rows (and spatial axes), biased
+    # variance; gradients reach the reference rows through those statistics.
+    torch.manual_seed(0)
+    norm = RefBatchNorm(3, n_ref=6, virtual=False)
+    with torch.no_grad():
+        norm.weight.copy_(torch.tensor([0.5, 1.0, 2.0]))
+        norm.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+    x = (3 * torch.randn(shape) + 1).requires_grad_(True)
+    axes = [0] + list(range(2, len(shape)))
+    view = [1, 3] + [1] * (len(shape) - 2)
+    ref = x[:6].detach()
+    mean, var = ref.mean(axes).view(view), ref.var(axes, unbiased=False).view(view)
+    expected = (x.detach() - mean) / torch.sqrt(var + norm.eps) * norm.weight.detach().view(view) + norm.bias.detach().view(view)
+    out = norm(x)
+    assert torch.allclose(out, expected, atol=1e-5)
+    out[6:].pow(2).sum().backward()
+    assert x.grad[:6].abs().sum() > 0  # the reference rows only enter through the statistics
 
 
 def test_virtual_bn_differs_from_reference_bn_and_fails_without_batch_norm():
