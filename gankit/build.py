@@ -96,7 +96,8 @@ def apply_model_tricks(cfg: Config, G: nn.Module, D: nn.Module, shape: tuple[int
     tr = cfg.tricks
     if tr.latent_mixture:
         # Innermost, so a reference batch of z (below) passes through the same latent mixture.
-        G = LatentMixtureG(G, tr.latent_mixture, tr.latent_mixture_std, seed=cfg.seed + LATENT_MIXTURE_SEED_OFFSET)
+        G = LatentMixtureG(G, tr.latent_mixture, tr.latent_mixture_std, seed=cfg.seed + LATENT_MIXTURE_SEED_OFFSET,
+                           layout=tr.latent_mixture_layout, truncation=tr.latent_mixture_truncation)
     if tr.g_norm != "batch":
         G = RefBatchG(G, tr.g_norm, tr.ref_batch, seed=cfg.seed + REF_BATCH_SEED_OFFSET)
     if tr.minibatch != "none":

@@ -102,7 +102,9 @@ class TricksConfig:
     g_norm: str = "batch"  # batch | reference | virtual: how G's batch-norm layers get their statistics
     ref_batch: int = 64  # reference batch size for g_norm reference/virtual
     latent_mixture: int = 0  # G's latent is a mixture of this many Gaussians (DeLiGAN); 0 = one Gaussian
-    latent_mixture_std: float = 0.1  # std of each mixture component (its means are drawn from N(0, I))
+    latent_mixture_std: float = 0.1  # std of each mixture component
+    latent_mixture_layout: str = "random"  # component means: random (N(0, I) draws) | kmeans (evenly spread over N(0, I))
+    latent_mixture_truncation: float = 0.0  # > 0: each component's offsets are normals truncated to [-T, T] stds
     feature_matching: float = 0.0  # weight of the feature-matching term in G's loss; 0 = off
     feature_matching_only: bool = False  # G's loss is feature matching alone, no adversarial term (Salimans' SSL recipe)
     unrolled_steps: int = 0  # unrolled GAN: D steps unrolled for G's update; 0 = off
@@ -407,6 +409,10 @@ def validate_tricks(cfg: Config) -> None:
     _require(tr.latent_mixture == 0 or tr.latent_mixture >= 2,
              f"tricks.latent_mixture must be 0 (off) or >= 2 components, got {tr.latent_mixture}")
     _require(tr.latent_mixture_std > 0, f"tricks.latent_mixture_std must be > 0, got {tr.latent_mixture_std}")
+    _require(tr.latent_mixture_truncation >= 0,
+             f"tricks.latent_mixture_truncation must be >= 0 (0 = off), got {tr.latent_mixture_truncation}")
+    _require(tr.latent_mixture_layout in ("random", "kmeans"),
+             f"tricks.latent_mixture_layout '{tr.latent_mixture_layout}' is unknown; choose random or kmeans")
     for key in ("feature_matching", "instance_noise", "unrolled_steps", "schedule_steps"):
         _require(getattr(tr, key) >= 0, f"tricks.{key} must be >= 0, got {getattr(tr, key)}")
     _require(0 <= tr.label_flip < 0.5, f"tricks.label_flip must be in [0, 0.5), got {tr.label_flip}")

@@ -111,6 +111,26 @@ def test_ema_half_life_in_images():
     assert ema.G_ema.weight.item() == 0.5
 
 
+def test_ema_follows_g_after_a_state_load_and_switches_to_another_g():
+    # update() keeps lists of the tensors it averages; they must keep tracking G's weights and buffers
+    # when G's state is loaded in place (resume), and be rebuilt when it is handed another module.
+    G = nn.Sequential(nn.Linear(1, 1), nn.BatchNorm1d(1))
+    ema = EMA(G, 0.5)
+    ema.update(G)
+    loaded = {k: torch.full_like(v, 3.0) if v.is_floating_point() else v + 5 for k, v in G.state_dict().items()}
+    G.load_state_dict(loaded)
+    with torch.no_grad():
+        ema.G_ema[0].weight.fill_(1.0)
+    ema.update(G)
+    assert ema.G_ema[0].weight.item() == 2.0  # halfway between 1 and the loaded 3
+    assert ema.G_ema[1].running_mean.item() == 3.0 and ema.G_ema[1].num_batches_tracked.item() == 5
+    other = nn.Sequential(nn.Linear(1, 1), nn.BatchNorm1d(1))
+    with torch.no_grad():
+        other[0].weight.fill_(4.0)
+    ema.update(other)
+    assert ema.G_ema[0].weight.item() == 3.0
+
+
 def test_refresh_batchnorm_gives_g_ema_its_own_statistics():
     # G_ema's copied running statistics belong to another network; after the refresh, eval mode
     # on a large batch matches train mode (batch statistics) on it, and the global RNG is untouched.

@@ -245,6 +245,40 @@ def test_latent_mixture_draws_equal_components_of_the_given_std():
         LatentMixtureG(MODELS["mlp"][0](3, (2,), 8), components=1, std=0.1)
 
 
+def test_truncated_mixture_keeps_every_latent_within_t_stds_of_its_component():
+    from gankit.models.latent import LatentMixtureG
+
+    G = LatentMixtureG(MODELS["mlp"][0](3, (2,), 8), components=4, std=0.1, seed=7, truncation=1.5)
+    z = torch.randn(40_000, 3, generator=torch.Generator().manual_seed(0))
+    latents = G.mixture_latents(z)
+    component = (torch.special.ndtr(z[:, 0]) * 4).floor().long()  # the component z's first coordinate picks
+    offsets = (latents - G.means[component]) / 0.1
+    assert offsets.abs().max() <= 1.5 + 1e-4
+    # A standard normal truncated to [-1.5, 1.5] has std 0.7426; each coordinate should match it.
+    assert (offsets.std(0) - 0.7426).abs().max() < 0.01 and offsets.mean(0).abs().max() < 0.02
+    assert torch.equal(latents, G.mixture_latents(z))
+    with pytest.raises(GankitError, match="latent_mixture_truncation must be >= 0"):
+        LatentMixtureG(MODELS["mlp"][0](3, (2,), 8), components=4, std=0.1, truncation=-1)
+
+
+def test_kmeans_layout_spreads_the_mixture_means_evenly_over_the_standard_normal():
+    from gankit.models.latent import mixture_means
+
+    def spacing(means):  # distance from each mean to its nearest other mean
+        distances = torch.cdist(means, means).fill_diagonal_(float("inf"))
+        return distances.min(1).values
+
+    random = mixture_means(50, 2, "random", torch.Generator().manual_seed(3))
+    kmeans = mixture_means(50, 2, "kmeans", torch.Generator().manual_seed(3))
+    assert kmeans.shape == (50, 2) and kmeans.dtype == torch.float32
+    assert torch.equal(kmeans, mixture_means(50, 2, "kmeans", torch.Generator().manual_seed(3)))  # deterministic
+    # Random draws put some means almost on top of each other; centroids keep their distance.
+    assert spacing(kmeans).min() > 3 * spacing(random).min() and spacing(kmeans).min() > 0.3
+    assert kmeans.mean(0).abs().max() < 0.15 and 0.8 < kmeans.norm(dim=1).mean() < 1.6  # still centred like N(0, I)
+    with pytest.raises(GankitError, match="latent_mixture_layout 'grid'"):
+        mixture_means(50, 2, "grid", torch.Generator())
+
+
 def test_latent_mixture_sits_inside_reference_batch_norm():
     # The reference batch must pass through the same mixture as every sample, so the mixture is innermost.
     from gankit.build import build_models
@@ -256,3 +290,5 @@ def test_latent_mixture_sits_inside_reference_batch_norm():
         resolve("toy-grid", None, ["tricks.latent_mixture=1"])
     with pytest.raises(GankitError, match="latent_mixture_std must be > 0"):
         resolve("toy-grid", None, ["tricks.latent_mixture_std=0"])
+    with pytest.raises(GankitError, match="latent_mixture_layout 'grid' is unknown; choose random or kmeans"):
+        resolve("toy-grid", None, ["tricks.latent_mixture_layout=grid"])

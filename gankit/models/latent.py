@@ -11,6 +11,12 @@ other part of gankit draws, done inside G: z's first coordinate picks the compon
 its normal CDF (K equal-probability bins), its position within the bin becomes a fresh
 standard-normal coordinate again, so `z' = means[k] + std * e` with `e ~ N(0, I)` and `k`
 uniform over K. Sampling, evaluation, reference batches and checkpoints need no change.
+
+Where the means sit matters. Drawn at random from N(0, I) (layout "random"), many fall within one
+or two component stds of each other: those components overlap, and G must put the latents of
+the overlap somewhere, often between two modes. Layout "kmeans" places the means at the k-means
+centroids of a large N(0, I) sample instead: they still cover the standard normal, denser where
+it is denser, but their spacing is even, so neighbouring components overlap far less.
 """
 
 from __future__ import annotations
@@ -21,34 +27,69 @@ from torch import Tensor, nn
 from gankit.errors import GankitError
 
 _EDGE = 1e-6  # keeps the within-bin position off 0 and 1, where the inverse normal CDF is infinite
+LAYOUTS = ("random", "kmeans")
+_KMEANS_POINTS_PER_MEAN = 100  # size of the N(0, I) sample the centroids quantise
+_KMEANS_ITERATIONS = 30
+
+
+def mixture_means(components: int, z_dim: int, layout: str, generator: torch.Generator) -> Tensor:
+    """Component means `[components, z_dim]`: N(0, I) draws ("random"), or k-means centroids of N(0, I) ("kmeans").
+
+    k-means (Lloyd's iterations from the first `components` points of the sample) is deterministic for a given
+    generator state; a centroid that loses all its points keeps its place.
+    """
+    if layout == "random":
+        return torch.randn(components, z_dim, generator=generator)
+    if layout != "kmeans":
+        raise GankitError(f"tricks.latent_mixture_layout '{layout}' is unknown; choose {' or '.join(LAYOUTS)}")
+    points = torch.randn(components * _KMEANS_POINTS_PER_MEAN, z_dim, generator=generator, dtype=torch.float64)
+    means = points[:components].clone()
+    for _ in range(_KMEANS_ITERATIONS):
+        nearest = torch.cdist(points, means).argmin(dim=1)
+        counts = torch.bincount(nearest, minlength=components).unsqueeze(1)
+        sums = torch.zeros_like(means).index_add_(0, nearest, points)
+        means = torch.where(counts > 0, sums / counts.clamp(min=1), means)
+    return means.float()
 
 
 class LatentMixtureG(nn.Module):
-    """Wraps G: `G(z [N, z_dim]) -> G_inner(means[k] + std * e)`, K components with fixed random means.
+    """Wraps G: `G(z [N, z_dim]) -> G_inner(means[k] + std * e)`, K components with fixed means.
 
-    `means` `[K, z_dim]` are drawn from N(0, I) by a private generator seeded with `seed` and kept as a
-    buffer (saved in checkpoints). Output shape and range are the wrapped G's.
+    `means` `[K, z_dim]` are placed by `layout` (see `mixture_means`) from a private generator seeded
+    with `seed` and kept as a buffer (saved in checkpoints). `truncation` T > 0 draws each coordinate of e
+    from a standard normal truncated to [-T, T] (0 = plain normal). Output shape and range are the wrapped G's.
     """
 
-    def __init__(self, G: nn.Module, components: int, std: float, seed: int = 0) -> None:
+    def __init__(self, G: nn.Module, components: int, std: float, seed: int = 0, layout: str = "random",
+                 truncation: float = 0.0) -> None:
         super().__init__()
         if components < 2:
             raise GankitError(f"tricks.latent_mixture must be 0 (off) or >= 2 components, got {components}")
         if not std > 0:
             raise GankitError(f"tricks.latent_mixture_std must be > 0, got {std}")
+        if truncation < 0:
+            raise GankitError(f"tricks.latent_mixture_truncation must be >= 0 (0 = off), got {truncation}")
         self.G, self.z_dim, self.out_shape = G, G.z_dim, G.out_shape
         if hasattr(G, "num_classes"):
             self.num_classes = G.num_classes
-        self.components, self.std = components, std
-        means = torch.randn(components, G.z_dim, generator=torch.Generator().manual_seed(seed))
+        self.components, self.std, self.truncation = components, std, truncation
+        means = mixture_means(components, G.z_dim, layout, torch.Generator().manual_seed(seed))
         self.register_buffer("means", means)
 
     def mixture_latents(self, z: Tensor) -> Tensor:
         """Standard normal `z [N, z_dim]` -> mixture latents `[N, z_dim]` (deterministic in z)."""
         position = torch.special.ndtr(z[:, 0]) * self.components  # normal CDF: uniform on [0, K)
         k = position.floor().clamp(0, self.components - 1)
-        within = (position - k).clamp(_EDGE, 1 - _EDGE)  # uniform on (0, 1), independent of k
-        e = torch.cat([torch.special.ndtri(within).unsqueeze(1), z[:, 1:]], dim=1)
+        within = (position - k).unsqueeze(1)  # uniform on [0, 1), independent of k
+        if self.truncation > 0:
+            # Truncated normal on [-T, T] for every coordinate of e (through its uniform): a component's latents
+            # stay within T stds of its mean, so the latents between components, where G must jump from one
+            # mode to another, are never drawn.
+            low = float(torch.special.ndtr(torch.tensor(-self.truncation, dtype=torch.float64)))
+            uniform = low + torch.cat([within, torch.special.ndtr(z[:, 1:])], dim=1) * (1 - 2 * low)
+            e = torch.special.ndtri(uniform.clamp(_EDGE, 1 - _EDGE))
+        else:
+            e = torch.cat([torch.special.ndtri(within.clamp(_EDGE, 1 - _EDGE)), z[:, 1:]], dim=1)
         return self.means[k.long()] + self.std * e
 
     def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:

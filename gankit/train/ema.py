@@ -23,18 +23,30 @@ class EMA:
     def __init__(self, G: nn.Module, beta: float):
         self.beta = beta
         self.G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+        self._source: nn.Module | None = None  # the G whose tensors _pairs holds (walking modules every step is slow)
+        self._pairs: tuple[list, list, list, list] = ([], [], [], [])
+
+    def _tensors(self, G: nn.Module) -> tuple[list, list, list, list]:
+        """(G_ema params, G params, G_ema buffers, G buffers), listed once per source G.
+
+        Loading a state dict or moving G to a device (`module.to`) keeps these tensor objects, so the
+        lists stay valid; they are rebuilt whenever update() is given another G."""
+        if self._source is not G:
+            self._pairs = (list(self.G_ema.parameters()), [p.detach() for p in G.parameters()],
+                           list(self.G_ema.buffers()), list(G.buffers()))
+            self._source = G
+        return self._pairs
 
     @torch.no_grad()
     def update(self, G: nn.Module) -> None:
         """G_ema <- beta * G_ema + (1 - beta) * G, parameter by parameter; buffers copied as they are."""
-        ema_params = list(self.G_ema.parameters())
-        params = [p.detach() for p in G.parameters()]
+        ema_params, params, ema_buffers, buffers = self._tensors(G)
         if self.beta == 0.0:
             torch._foreach_copy_(ema_params, params)
         else:
             torch._foreach_lerp_(ema_params, params, 1.0 - self.beta)
-        for ema_buffer, buffer in zip(self.G_ema.buffers(), G.buffers()):
-            ema_buffer.copy_(buffer)
+        if buffers:
+            torch._foreach_copy_(ema_buffers, buffers)
 
 
 @torch.no_grad()

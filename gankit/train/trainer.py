@@ -142,7 +142,8 @@ class GANTrainer:
         self.d_updates = self.g_updates = 0  # counters for the lazy penalty and annealing (checkpointed)
         self._wrapped: tuple[nn.Module, nn.Module] | None = None  # DDP wrappers, set by wrap()
         self.precision = precision
-        device = next(G.parameters()).device
+        self._g_param = next(G.parameters())
+        device = self._g_param.device
         self.scalers = {"d": make_scaler(device, precision), "g": make_scaler(device, precision)}
 
     def wrap(self, G_run: nn.Module, D_run: nn.Module) -> None:
@@ -211,7 +212,9 @@ class GANTrainer:
 
     @property
     def device(self) -> torch.device:
-        return next(self.G.parameters()).device
+        # One of G's parameters, kept: `module.to` moves a parameter's data, not the object, so its
+        # device stays current, and the lookup skips a walk over G's modules (several per step).
+        return self._g_param.device
 
     def sample_z(self, n: int) -> Tensor:
         """Standard normal latents `[n, z_dim]` from the global RNG of G's device."""
