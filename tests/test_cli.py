@@ -93,6 +93,8 @@ def test_python_m_gankit_and_exit_codes(tmp_path):
         (["--preset", "toy-ring", "--set", "train.batch_size=0"], "batch_size must be >= 1"),
         (["--preset", "dcgan-fashion", "--set", "data.resolution=30"], "dcgan cannot build 30x30"),
         (["--preset", "dcgan-folder"], "needs a path"),
+        (["--preset", "toy-grid", "--set", "tricks.latent_mixture_layout=grid"], "choose random or kmeans"),
+        (["--preset", "toy-grid", "--set", "tricks.latent_mixture_truncation=-1"], "truncation must be >= 0"),
         ([], "choose what to train"),
     ],
 )
