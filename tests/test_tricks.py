@@ -130,6 +130,17 @@ def test_reference_bn_normalises_every_row_with_the_reference_rows_statistics(sh
     assert x.grad[:6].abs().sum() > 0  # the reference rows only enter through the statistics
 
 
+@pytest.mark.parametrize("shape", [(12, 3), (10, 3, 2, 4)])
+def test_reference_bn_hand_written_backward_matches_autograd(shape):
+    from gankit.models.refbn import _ReferenceNorm
+
+    torch.manual_seed(0)
+    x = (2 * torch.randn(shape, dtype=torch.float64) + 1).requires_grad_(True)
+    weight = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w, b: _ReferenceNorm.apply(x, w, b, 5, 1e-5), (x, weight, bias))
+
+
 def test_virtual_bn_differs_from_reference_bn_and_fails_without_batch_norm():
     torch.manual_seed(0)
     inner = MODELS["mlp"][0](4, (2,), 8)

@@ -37,19 +37,7 @@ class RefBatchNorm(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.virtual:
             return self._virtual(x)
-        # Reference BN: one mean and variance per channel, from the reference rows alone, applied to
-        # every row (the reference rows included) as a single scale-and-shift. Fewer, larger ops than
-        # normalising the two parts apart: this runs in every G forward of a toy run, where op count
-        # rather than arithmetic sets the step time.
-        dims = [0] + list(range(2, x.dim()))  # every axis but channels
-        shape = [1, -1] + [1] * (x.dim() - 2)
-        ref = x[: self.n_ref]
-        # E[x^2] - E[x]^2 rather than torch.var_mean, whose reduction over rows is several times slower on CPU.
-        ref_mean = ref.mean(dims)  # [C]
-        ref_var = (ref * ref).mean(dims) - ref_mean * ref_mean
-        scale = self.weight * torch.rsqrt(ref_var + self.eps)
-        shift = self.bias - ref_mean * scale
-        return torch.addcmul(shift.view(shape), x, scale.view(shape))
+        return _ReferenceNorm.apply(x, self.weight, self.bias, self.n_ref, self.eps)
 
     def _virtual(self, x: Tensor) -> Tensor:
         """Reference rows normalised with their own statistics, each other row with those of reference + itself."""
@@ -73,6 +61,48 @@ class RefBatchNorm(nn.Module):
         out_rest = (rest - mean.view(view)) * torch.rsqrt(var.view(view) + self.eps)
         out = torch.cat([out_ref, out_rest])
         return out * self.weight.view(shape) + self.bias.view(shape)
+
+
+class _ReferenceNorm(torch.autograd.Function):
+    """Reference BN as one op: `y = (x - m) * w / sqrt(v + eps) + b`, with `m`, `v` (biased) per channel
+    over the first `n_ref` rows (and spatial axes) of `x`; gradients reach those rows through `m` and `v`.
+
+    Written out by hand because this runs in every layer of every toy G forward and backward, where
+    PyTorch's per-op cost, not arithmetic, sets the step time: autograd of the same formula records
+    about 14 nodes per layer (and a full-size zero tensor for the slice's gradient); this is one.
+    The test suite checks it against autograd of the formula (gradcheck, float64).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, n_ref: int, eps: float) -> Tensor:
+        dims = [0] + list(range(2, x.dim()))  # every axis but channels
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        ref = x[:n_ref]
+        # E[x^2] - E[x]^2 rather than torch.var_mean, whose reduction over rows is several times slower on CPU.
+        mean = ref.mean(dims)  # [C]
+        inv_std = torch.rsqrt((ref * ref).mean(dims) - mean * mean + eps)
+        scale = weight * inv_std
+        ctx.save_for_backward(x, weight, mean, inv_std)
+        ctx.n_ref, ctx.dims, ctx.shape = n_ref, dims, shape
+        return torch.addcmul((bias - mean * scale).view(shape), x, scale.view(shape))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        x, weight, mean, inv_std = ctx.saved_tensors
+        r, dims, shape = ctx.n_ref, ctx.dims, ctx.shape
+        grad_bias = grad_out.sum(dims)  # [C]
+        grad_centred = (grad_out * x).sum(dims) - mean * grad_bias  # sum of grad * (x - m), [C]
+        grad_weight = grad_centred * inv_std
+        scale = weight * inv_std
+        grad_x = grad_out * scale.view(shape)
+        # Through the statistics, reference rows only: dL/dm = -scale * sum(grad), dL/dv = -w/2 inv^3 sum(grad (x - m)),
+        # and each reference value moves m by 1/count and v by 2 (x - m)/count.
+        count = r * (x[0, 0].numel())
+        d_mean = -scale * grad_bias / count
+        d_var = -weight * grad_centred * inv_std**3 / count  # already times 2 (from dv/dx) / 2 (from dinv/dv)
+        grad_x[:r] += d_mean.view(shape) + d_var.view(shape) * (x[:r] - mean.view(shape))
+        return grad_x, grad_weight, grad_bias, None, None
 
 
 class RefBatchG(nn.Module):
