@@ -26,6 +26,22 @@ DEFAULT_PRESETS = (
 )
 
 
+def matmul_gflops(size: int = 512, seconds: float = 0.5) -> tuple[float, int]:
+    """This machine's float32 matrix-multiply speed in GFLOP/s, and the thread count it was measured at.
+
+    Printed with every benchmark table, so that seconds per run measured on different machines
+    (shared CPUs vary by 2x here from one day to the next) can be compared."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm-up
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        calls += 1
+    return 2 * size**3 * calls / (time.perf_counter() - start) / 1e9, torch.get_num_threads()
+
+
 def run_one(preset: str, seed: int, sets: list[str], run_dir: Path) -> dict:
     """Train `preset` with `seed` in `run_dir` and score 2,500 samples. Returns metrics + seconds."""
     from gankit.config import resolve
@@ -119,6 +135,8 @@ def bench_modes(presets: list[str], seeds: int, out: Path, sets: list[str], firs
     if seeds < 1:
         raise GankitError(f"--seeds must be >= 1, got {seeds}")
     out.mkdir(parents=True, exist_ok=True)
+    gflops, threads = matmul_gflops()
+    print(f"machine: float32 matmul {gflops:.0f} GFLOP/s at {threads} thread(s)", flush=True)
     runs = []
     for preset in presets:
         for seed in range(first_seed, first_seed + seeds):
@@ -132,7 +150,8 @@ def bench_modes(presets: list[str], seeds: int, out: Path, sets: list[str], firs
     print(table)
     (out / "modes.md").write_text(table + "\n")
     plain = [{k: v for k, v in r.items() if k != "samples"} for r in runs]
-    (out / "modes.json").write_text(json.dumps({"summary": rows, "runs": plain, "sets": sets}, indent=1))
+    (out / "modes.json").write_text(json.dumps({"summary": rows, "runs": plain, "sets": sets,
+                                                "matmul_gflops": round(gflops, 1)}, indent=1))
     figure(runs).save(out / "modes.png")
     return rows
 

@@ -290,8 +290,10 @@ def test_bench_modes_writes_table_json_and_figure(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "| toy-ring | 2 |" in out and "toy-grid-pacgan2 seed 1:" in out
-    summary = json.loads((tmp_path / "modes.json").read_text())["summary"]
+    written = json.loads((tmp_path / "modes.json").read_text())
+    summary = written["summary"]
     assert [row["preset"] for row in summary] == ["toy-ring", "toy-grid-pacgan2"]
+    assert "GFLOP/s" in out.splitlines()[0] and written["matmul_gflops"] > 0  # machine speed beside the timings
     assert summary[1]["num_modes"] == 25 and 0 <= summary[1]["modes"] <= 25
     assert (tmp_path / "modes.png").stat().st_size > 0 and (tmp_path / "modes.md").is_file()
 
