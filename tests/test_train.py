@@ -1,5 +1,6 @@
 """The trainer's steps, EMA, checkpoints and exact resume."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -89,6 +90,22 @@ def test_n_critic_draws_that_many_batches():
 
     trainer.train_step(next_batch)
     assert len(drawn) == 3
+
+
+@pytest.mark.parametrize("penalty", [None, "r1"])
+def test_joint_d_forward_over_real_and_fake_gives_the_same_d_update(penalty):
+    # An MLP D without random layers scores real and fake in one call; the loss, stats and the
+    # updated weights must match two separate calls (float rounding aside).
+    joint, separate = _toy_trainer(penalty=penalty), _toy_trainer(penalty=penalty)
+    assert joint.D.scores_samples_independently
+    separate.D.scores_samples_independently = False
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    stats_joint, stats_separate = joint.d_step(real, fake=fake), separate.d_step(real, fake=fake)
+    for key in stats_separate:
+        assert torch.allclose(stats_joint[key], stats_separate[key], atol=1e-6), key
+    for a, b in zip(joint.D.parameters(), separate.D.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert not MODELS["mlp"][1]((2,), 16, dropout=0.2).scores_samples_independently  # random layers: keep apart
 
 
 def test_ema_with_zero_halflife_equals_g():

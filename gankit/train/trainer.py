@@ -248,8 +248,15 @@ class GANTrainer:
         `D` may be a DDP wrapper; the penalty runs on the bare module (its gradients reach the same
         parameters within the same backward, so they are all-reduced with the rest)."""
         real_in, fake_in = self._to_d(real), self._to_d(fake)
-        real_scores, real_logits = split_d_output(D(real_in, c))
-        fake_scores, fake_logits = split_d_output(D(fake_in, c))
+        if getattr(getattr(D, "module", D), "scores_samples_independently", False):
+            # One forward over both batches: the same scores (D couples no samples), half the calls.
+            n = real_in.shape[0]
+            scores, logits = split_d_output(D(torch.cat([real_in, fake_in]), None if c is None else torch.cat([c, c])))
+            real_scores, fake_scores = scores[:n], scores[n:]
+            real_logits, fake_logits = (None, None) if logits is None else (logits[:n], logits[n:])
+        else:
+            real_scores, real_logits = split_d_output(D(real_in, c))
+            fake_scores, fake_logits = split_d_output(D(fake_in, c))
         stats = {"real_score": real_scores.detach().mean(), "fake_score": fake_scores.detach().mean()}
         if self.label_flip > 0:
             # Noisy labels: a flipped pair scores the real as fake and the fake as real.
