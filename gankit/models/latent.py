@@ -73,6 +73,8 @@ class LatentMixtureG(nn.Module):
         if hasattr(G, "num_classes"):
             self.num_classes = G.num_classes
         self.components, self.std, self.truncation = components, std, truncation
+        # Normal CDF at -T: the truncated offsets' uniforms span [low, 1 - low]. Fixed, so computed once.
+        self._low = float(torch.special.ndtr(torch.tensor(-truncation, dtype=torch.float64))) if truncation > 0 else 0.0
         means = mixture_means(components, G.z_dim, layout, torch.Generator().manual_seed(seed))
         self.register_buffer("means", means)
 
@@ -85,8 +87,7 @@ class LatentMixtureG(nn.Module):
             # Truncated normal on [-T, T] for every coordinate of e (through its uniform): a component's latents
             # stay within T stds of its mean, so the latents between components, where G must jump from one
             # mode to another, are never drawn.
-            low = float(torch.special.ndtr(torch.tensor(-self.truncation, dtype=torch.float64)))
-            uniform = low + torch.cat([within, torch.special.ndtr(z[:, 1:])], dim=1) * (1 - 2 * low)
+            uniform = self._low + torch.cat([within, torch.special.ndtr(z[:, 1:])], dim=1) * (1 - 2 * self._low)
             e = torch.special.ndtri(uniform.clamp(_EDGE, 1 - _EDGE))
         else:
             e = torch.cat([torch.special.ndtri(within.clamp(_EDGE, 1 - _EDGE)), z[:, 1:]], dim=1)
