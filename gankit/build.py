@@ -14,7 +14,7 @@ from torch import nn
 from gankit.config import Config, DataConfig, resolution_hw
 from gankit.augment import DInput
 from gankit.errors import GankitError
-from gankit.models.latent import LatentMixtureG
+from gankit.models.latent import LatentMixtureG, TruncationSwitch
 from gankit.models.refbn import RefBatchG
 from gankit.models.tricks import MinibatchHeadD, PackedD, packed_shape, spectral_norm_all
 from gankit.models.conditional import conditional_shapes, wrap_conditional
@@ -97,7 +97,8 @@ def apply_model_tricks(cfg: Config, G: nn.Module, D: nn.Module, shape: tuple[int
     if tr.latent_mixture:
         # Innermost, so a reference batch of z (below) passes through the same latent mixture.
         G = LatentMixtureG(G, tr.latent_mixture, tr.latent_mixture_std, seed=cfg.seed + LATENT_MIXTURE_SEED_OFFSET,
-                           layout=tr.latent_mixture_layout, truncation=tr.latent_mixture_truncation)
+                           layout=tr.latent_mixture_layout, truncation=tr.latent_mixture_truncation,
+                           truncate_now=tr.latent_mixture_truncation_start == 0)
     if tr.g_norm != "batch":
         G = RefBatchG(G, tr.g_norm, tr.ref_batch, seed=cfg.seed + REF_BATCH_SEED_OFFSET)
     if tr.minibatch != "none":
@@ -201,17 +202,21 @@ def lr_factor(schedule: str, step: int, horizon: int, decay_start: float, final:
     return 1.0 + (final - 1.0) * progress
 
 
-def build_schedulers(cfg: Config, opt_g, opt_d) -> list:
-    """One LambdaLR per optimizer (state saved in checkpoints), or none for a constant LR."""
+def build_schedulers(cfg: Config, opt_g, opt_d, G: nn.Module) -> list:
+    """What changes with the step, stepped once per train step, state saved in checkpoints: one LambdaLR per
+    optimizer (none for a constant LR), and the switch that turns on a latent mixture's delayed truncation."""
     tr = cfg.tricks
-    if tr.lr_schedule == "constant":
-        return []
     horizon = tr.schedule_steps or cfg.train.steps
+    schedulers: list = []
+    if tr.lr_schedule != "constant":
+        def factor(step: int) -> float:
+            return lr_factor(tr.lr_schedule, step, horizon, tr.lr_decay_start, tr.lr_final)
 
-    def factor(step: int) -> float:
-        return lr_factor(tr.lr_schedule, step, horizon, tr.lr_decay_start, tr.lr_final)
-
-    return [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in (opt_g, opt_d)]
+        schedulers += [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in (opt_g, opt_d)]
+    if tr.latent_mixture_truncation_start > 0:
+        mixture = next(m for m in G.modules() if isinstance(m, LatentMixtureG))
+        schedulers.append(TruncationSwitch(mixture, round(tr.latent_mixture_truncation_start * horizon)))
+    return schedulers
 
 
 def build_trainer(cfg: Config, G: nn.Module, D: nn.Module, world_size: int = 1, labelled_batches=None) -> GANTrainer:
@@ -240,7 +245,7 @@ def build_trainer(cfg: Config, G: nn.Module, D: nn.Module, world_size: int = 1, 
         feature_matching=tr.feature_matching,
         unrolled_steps=tr.unrolled_steps,
         penalty_every=tr.penalty_every,
-        schedulers=build_schedulers(cfg, opt_g, opt_d),
+        schedulers=build_schedulers(cfg, opt_g, opt_d, G),
         precision=cfg.runtime.precision,
         aux_weight=cfg.cond.aux_weight,
         labelled_batches=labelled_batches,

@@ -105,6 +105,7 @@ class TricksConfig:
     latent_mixture_std: float = 0.1  # std of each mixture component
     latent_mixture_layout: str = "random"  # component means: random (N(0, I) draws) | kmeans (evenly spread over N(0, I))
     latent_mixture_truncation: float = 0.0  # > 0: each component's offsets are normals truncated to [-T, T] stds
+    latent_mixture_truncation_start: float = 0.0  # share of the schedule (schedule_steps) trained before truncating
     feature_matching: float = 0.0  # weight of the feature-matching term in G's loss; 0 = off
     feature_matching_only: bool = False  # G's loss is feature matching alone, no adversarial term (Salimans' SSL recipe)
     unrolled_steps: int = 0  # unrolled GAN: D steps unrolled for G's update; 0 = off
@@ -411,6 +412,11 @@ def validate_tricks(cfg: Config) -> None:
     _require(tr.latent_mixture_std > 0, f"tricks.latent_mixture_std must be > 0, got {tr.latent_mixture_std}")
     _require(tr.latent_mixture_truncation >= 0,
              f"tricks.latent_mixture_truncation must be >= 0 (0 = off), got {tr.latent_mixture_truncation}")
+    _require(0 <= tr.latent_mixture_truncation_start < 1,
+             f"tricks.latent_mixture_truncation_start must be in [0, 1), got {tr.latent_mixture_truncation_start}")
+    _require(tr.latent_mixture_truncation_start == 0 or (tr.latent_mixture and tr.latent_mixture_truncation > 0),
+             "tricks.latent_mixture_truncation_start needs tricks.latent_mixture >= 2 and "
+             "tricks.latent_mixture_truncation > 0; set both or drop the start")
     _require(tr.latent_mixture_layout in ("random", "kmeans"),
              f"tricks.latent_mixture_layout '{tr.latent_mixture_layout}' is unknown; choose random or kmeans")
     for key in ("feature_matching", "instance_noise", "unrolled_steps", "schedule_steps"):

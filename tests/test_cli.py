@@ -95,6 +95,9 @@ def test_python_m_gankit_and_exit_codes(tmp_path):
         (["--preset", "dcgan-folder"], "needs a path"),
         (["--preset", "toy-grid", "--set", "tricks.latent_mixture_layout=grid"], "choose random or kmeans"),
         (["--preset", "toy-grid", "--set", "tricks.latent_mixture_truncation=-1"], "truncation must be >= 0"),
+        (["--preset", "toy-grid", "--set", "tricks.latent_mixture_truncation_start=1"], "start must be in [0, 1)"),
+        (["--preset", "toy-ring", "--set", "tricks.latent_mixture_truncation_start=0.5"],
+         "needs tricks.latent_mixture >= 2 and tricks.latent_mixture_truncation > 0"),
         ([], "choose what to train"),
     ],
 )

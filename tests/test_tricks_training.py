@@ -301,3 +301,40 @@ def test_bench_modes_writes_table_json_and_figure(tmp_path, capsys):
 def test_bench_modes_rejects_image_presets(tmp_path, capsys):
     assert main(["bench", "modes", "--presets", "dcgan-digits", "--seeds", "1", "--out", str(tmp_path)]) == 2
     assert "not a 2-D toy mixture" in capsys.readouterr().err
+
+
+def test_latent_truncation_switches_on_mid_run_reaches_g_ema_and_resumes_exactly(tmp_path):
+    from gankit.build import load_generator
+    from gankit.models.latent import LatentMixtureG
+
+    common = ["--preset", "toy-grid", "--no-progress", "--set", "train.batch_size=16", "--set", "model.g_width=16",
+              "--set", "model.d_width=16", "--set", "tricks.schedule_steps=8", "--set", "train.ema_kimg=0.1",
+              "--set", "tricks.latent_mixture_truncation=1.5", "--set", "tricks.latent_mixture_truncation_start=0.5"]
+    assert main(["train", *common, "--out", str(tmp_path / "early"), "--steps", "3"]) == 0
+    assert main(["train", *common, "--out", str(tmp_path / "full"), "--steps", "8"]) == 0
+    assert main(["train", *common, "--out", str(tmp_path / "half"), "--steps", "3"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "half"), "--steps", "8", "--no-progress"]) == 0
+    full, resumed = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "half")
+    _assert_same_weights(full, resumed)
+    assert resumed["trainer"]["schedulers"][2] == {"steps": 8}
+    z = torch.randn(20_000, 2, generator=torch.Generator().manual_seed(0))
+    for run, truncating in (("early", False), ("full", True)):  # switch after 0.5 x 8 = 4 steps
+        for no_ema in (True, False):
+            G, _, _, _ = load_generator(tmp_path / run, "cpu", no_ema=no_ema)
+            mixture = next(m for m in G.modules() if isinstance(m, LatentMixtureG))
+            assert bool(mixture.truncating) is truncating
+            component = (torch.special.ndtr(z[:, 0]) * mixture.components).floor().long()
+            largest = ((mixture.mixture_latents(z) - mixture.means[component]) / mixture.std).abs().max()
+            assert bool(largest <= 1.5 + 1e-4) is truncating  # untruncated normals pass 1.5 stds often in 20k draws
+
+
+def test_latent_mixture_loads_a_state_saved_before_the_truncation_switch_existed():
+    from gankit.models.latent import LatentMixtureG
+
+    old = LatentMixtureG(MODELS["mlp"][0](2, (2,), 8), components=4, std=0.1, truncation=2.0)
+    state = {k: v for k, v in old.state_dict().items() if k != "truncating"}
+    for truncation in (0.0, 2.0):
+        new = LatentMixtureG(MODELS["mlp"][0](2, (2,), 8), components=4, std=0.1, truncation=truncation,
+                             truncate_now=False)
+        new.load_state_dict(state)  # strict: the missing flag is filled in, as such checkpoints trained
+        assert bool(new.truncating) is (truncation > 0)

@@ -57,11 +57,13 @@ class LatentMixtureG(nn.Module):
 
     `means` `[K, z_dim]` are placed by `layout` (see `mixture_means`) from a private generator seeded
     with `seed` and kept as a buffer (saved in checkpoints). `truncation` T > 0 draws each coordinate of e
-    from a standard normal truncated to [-T, T] (0 = plain normal). Output shape and range are the wrapped G's.
+    from a standard normal truncated to [-T, T] (0 = plain normal) while the boolean buffer `truncating` is
+    set: from the start when `truncate_now`, else once a `TruncationSwitch` sets it (it is saved in
+    checkpoints and copied to G_ema like any buffer). Output shape and range are the wrapped G's.
     """
 
     def __init__(self, G: nn.Module, components: int, std: float, seed: int = 0, layout: str = "random",
-                 truncation: float = 0.0) -> None:
+                 truncation: float = 0.0, truncate_now: bool = True) -> None:
         super().__init__()
         if components < 2:
             raise GankitError(f"tricks.latent_mixture must be 0 (off) or >= 2 components, got {components}")
@@ -77,13 +79,19 @@ class LatentMixtureG(nn.Module):
         self._low = float(torch.special.ndtr(torch.tensor(-truncation, dtype=torch.float64))) if truncation > 0 else 0.0
         means = mixture_means(components, G.z_dim, layout, torch.Generator().manual_seed(seed))
         self.register_buffer("means", means)
+        self.register_buffer("truncating", torch.tensor(truncation > 0 and truncate_now))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # Checkpoints written before `truncating` existed truncated from the start whenever T > 0.
+        state_dict.setdefault(prefix + "truncating", torch.tensor(self.truncation > 0))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def mixture_latents(self, z: Tensor) -> Tensor:
         """Standard normal `z [N, z_dim]` -> mixture latents `[N, z_dim]` (deterministic in z)."""
         position = torch.special.ndtr(z[:, 0]) * self.components  # normal CDF: uniform on [0, K)
         k = position.floor().clamp(0, self.components - 1)
         within = (position - k).unsqueeze(1)  # uniform on [0, 1), independent of k
-        if self.truncation > 0:
+        if self.truncation > 0 and self.truncating:
             # Truncated normal on [-T, T] for every coordinate of e (through its uniform): a component's latents
             # stay within T stds of its mean, so the latents between components, where G must jump from one
             # mode to another, are never drawn.
@@ -95,3 +103,30 @@ class LatentMixtureG(nn.Module):
 
     def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         return self.G(self.mixture_latents(z), c)
+
+
+class TruncationSwitch:
+    """Turns on a `LatentMixtureG`'s truncation after `start_step` train steps (coverage first, precision later).
+
+    Truncated components leave no latent tails between modes, so the samples that G would map between
+    modes are never drawn; but a mode that no component reaches from the start then gets no samples and so
+    no gradient. With untruncated components first, the tails find every mode; truncating afterwards
+    sharpens. Stepped once per train step like an LR scheduler (the trainer keeps it with those), with
+    the same `state_dict` / `load_state_dict`; the switch itself is G's `truncating` buffer.
+    """
+
+    def __init__(self, mixture: LatentMixtureG, start_step: int) -> None:
+        if mixture.truncation <= 0:
+            raise GankitError("tricks.latent_mixture_truncation_start needs tricks.latent_mixture_truncation > 0")
+        self.mixture, self.start_step, self.steps = mixture, start_step, 0
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps >= self.start_step:
+            self.mixture.truncating.fill_(True)
+
+    def state_dict(self) -> dict:
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps = int(state["steps"])

@@ -63,7 +63,8 @@ class GANTrainer:
         feature_matching: weight of ||mean D.features(real) - mean D.features(fake)||^2 in G's loss.
         unrolled_steps: k > 0 scores G's fakes with a copy of D advanced k D steps (first-order unrolled GAN).
         penalty_every: lazy regularisation: the penalty runs every k-th D step, weighted by k.
-        schedulers: LR schedulers stepped once per `train_step` (after its G steps).
+        schedulers: LR schedulers, or anything with their `step` / `state_dict` / `load_state_dict` (such as
+            `gankit.models.latent.TruncationSwitch`), stepped once per `train_step` (after its G steps).
         aux_weight: weight of the class cross-entropy when D returns `(scores, class_logits)` (ACGAN).
         labelled_batches: semi-supervised GAN: a function returning the next labelled batch
             `(x [M, ...], labels [M])`; D's class logits on it add `sup_weight` x cross-entropy to D's
