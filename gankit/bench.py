@@ -42,12 +42,15 @@ def matmul_gflops(size: int = 512, seconds: float = 0.5) -> tuple[float, int]:
     return 2 * size**3 * calls / (time.perf_counter() - start) / 1e9, torch.get_num_threads()
 
 
-def run_one(preset: str, seed: int, sets: list[str], run_dir: Path) -> dict:
-    """Train `preset` with `seed` in `run_dir` and score 2,500 samples. Returns metrics + seconds."""
+def run_one(preset: str, seed: int, sets: list[str], run_dir: Path, truncation: float = 0.0) -> dict:
+    """Train `preset` with `seed` in `run_dir` and score 2,500 samples. Returns metrics + seconds.
+
+    With `truncation` T > 0 the same 2,500 latents are also scored truncated at T stds (the truncation
+    trick, `gankit.sample.truncate_latents`), under the key "truncated"."""
     from gankit.config import resolve
     from gankit.data import make_toy
     from gankit.metrics.modes import mode_metrics
-    from gankit.sample import fixed_latents, generate
+    from gankit.sample import fixed_latents, generate, truncate_latents
     from gankit.train.ema import standing_statistics
     from gankit.train.loop import prepare_training, run_training
 
@@ -61,9 +64,13 @@ def run_one(preset: str, seed: int, sets: list[str], run_dir: Path) -> dict:
     seconds = time.perf_counter() - start
     trainer = training.trainer
     G = standing_statistics(trainer.ema.G_ema) if trainer.ema is not None else trainer.G
-    samples = generate(G, fixed_latents(N_SAMPLES, cfg.model.z_dim, SAMPLE_SEED))
+    z = fixed_latents(N_SAMPLES, cfg.model.z_dim, SAMPLE_SEED)
+    samples = generate(G, z)
     mixture = make_toy(cfg.data.toy)
     result = mode_metrics(samples, mixture.centers, mixture.std)
+    if truncation > 0:
+        truncated = mode_metrics(generate(G, truncate_latents(G, z, truncation)), mixture.centers, mixture.std)
+        result["truncated"] = {k: truncated[k] for k in ("modes", "hq_fraction", "reverse_kl")}
     result.update(preset=preset, seed=seed, seconds=round(seconds, 1), toy=cfg.data.toy, steps=cfg.train.steps)
     result["samples"] = samples
     return result
@@ -88,21 +95,35 @@ def summarise(runs: list[dict]) -> list[dict]:
             "reverse_kl": kl, "reverse_kl_std": kl_std, "max_reverse_kl": max(r["reverse_kl"] for r in mine),
             "seconds": statistics.fmean(r["seconds"] for r in mine),
         })
+        if all("truncated" in r for r in mine):
+            cut = [r["truncated"] for r in mine]
+            rows[-1]["truncated"] = {
+                "all_modes_runs": sum(c["modes"] == mine[0]["num_modes"] for c in cut),
+                "hq_percent": statistics.fmean(100 * c["hq_fraction"] for c in cut),
+                "min_hq_percent": min(100 * c["hq_fraction"] for c in cut),
+                "max_reverse_kl": max(c["reverse_kl"] for c in cut),
+            }
     return rows
 
 
-def markdown_table(rows: list[dict]) -> str:
-    lines = [
-        "| preset | seeds | modes (mean ± std) | all modes | % high quality | min % HQ | reverse KL | max rKL | s / run |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+def markdown_table(rows: list[dict], truncation: float = 0.0) -> str:
+    """The table; with `truncation` > 0, four more columns: the same runs sampled with the truncation trick."""
+    header = "| preset | seeds | modes (mean ± std) | all modes | % high quality | min % HQ | reverse KL | max rKL | s / run |"
+    if truncation > 0:
+        header += f" all modes, T={truncation:g} | % HQ, T={truncation:g} | min % HQ, T={truncation:g} | max rKL, T={truncation:g} |"
+    lines = [header, "|" + " --- |" * header[1:].count("|")]
     for r in rows:
-        lines.append(
+        line = (
             f"| {r['preset']} | {r['seeds']} | {r['modes']:.1f} ± {r['modes_std']:.1f} / {r['num_modes']} | "
             f"{r['all_modes_runs']}/{r['seeds']} | {r['hq_percent']:.1f} ± {r['hq_percent_std']:.1f} | "
             f"{r['min_hq_percent']:.1f} | {r['reverse_kl']:.3f} ± {r['reverse_kl_std']:.3f} | "
             f"{r['max_reverse_kl']:.3f} | {r['seconds']:.0f} |"
         )
+        if truncation > 0:
+            t = r["truncated"]
+            line += (f" {t['all_modes_runs']}/{r['seeds']} | {t['hq_percent']:.1f} | {t['min_hq_percent']:.1f} | "
+                     f"{t['max_reverse_kl']:.3f} |")
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -130,28 +151,36 @@ def figure(runs: list[dict], panel: int = 180):
     return image
 
 
-def bench_modes(presets: list[str], seeds: int, out: Path, sets: list[str], first_seed: int = 0) -> list[dict]:
-    """Run every (preset, seed), print a line per run, write modes.md / modes.json / modes.png. Returns the rows."""
+def bench_modes(presets: list[str], seeds: int, out: Path, sets: list[str], first_seed: int = 0,
+                truncation: float = 0.0) -> list[dict]:
+    """Run every (preset, seed), print a line per run, write modes.md / modes.json / modes.png. Returns the rows.
+
+    `truncation` > 0 also scores every run's samples with the truncation trick at T stds (extra columns)."""
     if seeds < 1:
         raise GankitError(f"--seeds must be >= 1, got {seeds}")
+    if truncation < 0:
+        raise GankitError(f"--truncation must be >= 0 (0 = off), got {truncation}")
     out.mkdir(parents=True, exist_ok=True)
     gflops, threads = matmul_gflops()
     print(f"machine: float32 matmul {gflops:.0f} GFLOP/s at {threads} thread(s)", flush=True)
     runs = []
     for preset in presets:
         for seed in range(first_seed, first_seed + seeds):
-            run = run_one(preset, seed, sets, out / "runs" / f"{preset}-seed{seed}")
+            run = run_one(preset, seed, sets, out / "runs" / f"{preset}-seed{seed}", truncation)
             runs.append(run)
+            cut = run.get("truncated")
             print(f"{preset} seed {seed}: {run['modes']}/{run['num_modes']} modes, "
-                  f"{100 * run['hq_fraction']:.1f}% HQ, reverse KL {run['reverse_kl']:.3f}, {run['seconds']:.0f} s",
+                  f"{100 * run['hq_fraction']:.1f}% HQ, reverse KL {run['reverse_kl']:.3f}, {run['seconds']:.0f} s"
+                  + (f"; truncated at {truncation:g}: {cut['modes']}/{run['num_modes']} modes, "
+                     f"{100 * cut['hq_fraction']:.1f}% HQ, reverse KL {cut['reverse_kl']:.3f}" if cut else ""),
                   flush=True)
     rows = summarise(runs)
-    table = markdown_table(rows)
+    table = markdown_table(rows, truncation)
     print(table)
     (out / "modes.md").write_text(table + "\n")
     plain = [{k: v for k, v in r.items() if k != "samples"} for r in runs]
-    (out / "modes.json").write_text(json.dumps({"summary": rows, "runs": plain, "sets": sets,
-                                                "matmul_gflops": round(gflops, 1)}, indent=1))
+    (out / "modes.json").write_text(json.dumps({"summary": rows, "runs": plain, "sets": sets, "truncation": truncation,
+                                                "threads": threads, "matmul_gflops": round(gflops, 1)}, indent=1))
     figure(runs).save(out / "modes.png")
     return rows
 
@@ -165,11 +194,21 @@ def add_parser(sub) -> None:
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--out", default="bench-modes", help="output directory (default bench-modes)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
+    p.add_argument("--truncation", type=float, default=0.0, metavar="T",
+                   help="also score each run's samples with the truncation trick at T stds (default 0: off)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads per run (default 0: as the caller set it; benchmarks/modes.py sets 1)")
 
 
 def cmd_bench(args) -> int:
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     if not presets:
         raise GankitError("--presets is empty; give a comma list such as toy-grid,toy-ring")
-    bench_modes(presets, args.seeds, Path(args.out), args.set, args.first_seed)
+    if args.threads < 0:
+        raise GankitError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    bench_modes(presets, args.seeds, Path(args.out), args.set, args.first_seed, args.truncation)
     return 0

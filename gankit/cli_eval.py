@@ -25,6 +25,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--bootstrap", type=int, default=0, metavar="ROUNDS",
                    help="add a 95%% bootstrap interval for FID (fid_ci_low, fid_ci_high) over ROUNDS resamples")
     p.add_argument("--no-ema", action="store_true", help="score G instead of G_ema")
+    p.add_argument("--truncation", type=float, default=0.0, metavar="T",
+                   help="truncation trick: latents within T stds (mixture latents: each component's offsets); 0 = off")
     p.add_argument("--real", help="real images: a dataset name (fashion-mnist, digits) or a folder/zip")
     p.add_argument("--fake", help="generated images: a folder/zip (compare two sets, no checkpoint)")
     p.add_argument("--inception", help="path of the TorchScript Inception file")
@@ -84,7 +86,7 @@ def eval_checkpoint(args, metrics: list[str] | None) -> dict:
     features = "inception" if args.features == "inception" else "domain"
     result = evaluate_run(G, D, cfg, metrics=metrics, n=n, features=features, split=args.split, seed=args.seed,
                           which=which, device=device, inception_path=args.inception,
-                          use_cache=not args.no_cache, bootstrap=args.bootstrap)
+                          use_cache=not args.no_cache, bootstrap=args.bootstrap, truncation=args.truncation)
     result["protocol"]["checkpoint_step"] = state["step"]
     return result
 
@@ -154,6 +156,10 @@ def cmd_eval(args) -> int:
         raise GankitError("give either a CHECKPOINT or --real/--fake folders, not both")
     if not args.checkpoint and not (args.real or args.fake):
         raise GankitError("nothing to evaluate: give a CHECKPOINT or --real DIR_OR_DATASET --fake DIR")
+    if args.truncation < 0:
+        raise GankitError(f"--truncation must be >= 0 (0 = off), got {args.truncation}")
+    if args.truncation and not args.checkpoint:
+        raise GankitError("--truncation samples a generator; give a CHECKPOINT (folders are scored as they are)")
     result = eval_checkpoint(args, metrics) if args.checkpoint else eval_folders(args, metrics)
     _print_result(result, args.json)
     return 0

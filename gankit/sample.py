@@ -19,6 +19,26 @@ def fixed_latents(n: int, z_dim: int, seed: int) -> Tensor:
     return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
 
 
+def truncate_latents(G: nn.Module, z: Tensor, truncation: float) -> Tensor:
+    """The truncation trick (Brock et al. 2019): standard normal `z [N, z_dim]` -> latents of the same shape
+    whose coordinates are normals truncated to [-T, T] (deterministic in z: the normal CDF is squeezed).
+
+    Trades variety for quality. A G with a mixture latent (`tricks.latent_mixture`) truncates each
+    component's offsets instead, so every component is still drawn. `truncation` 0 returns z unchanged.
+    """
+    if truncation < 0:
+        raise GankitError(f"--truncation must be >= 0 (0 = off), got {truncation}")
+    if truncation == 0:
+        return z
+    from gankit.models.latent import LatentMixtureG
+
+    mixture = next((m for m in G.modules() if isinstance(m, LatentMixtureG)), None)
+    if mixture is not None:
+        return mixture.truncate_z(z, truncation)
+    low = float(torch.special.ndtr(torch.tensor(-truncation, dtype=torch.float64)))
+    return torch.special.ndtri((low + torch.special.ndtr(z) * (1 - 2 * low)).clamp(1e-7, 1 - 1e-7))
+
+
 @torch.no_grad()
 def generate(G: nn.Module, z: Tensor, c: Tensor | None = None, batch_size: int = 256) -> Tensor:
     """Run G in eval mode over `z` `[N, z_dim]` in batches; returns `[N, ...]` float32 on CPU.

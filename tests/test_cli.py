@@ -74,6 +74,10 @@ def test_sample_toy_npy_is_points(tmp_path):
     assert main(["train", *TOY, "--out", str(run), "--steps", "1"]) == 0
     assert main(["sample", str(run), "--n", "10", "--out", str(tmp_path / "p.npy")]) == 0
     assert np.load(tmp_path / "p.npy").shape == (10, 2)
+    # The truncation trick gives other points from the same latents (closer to the centre of z's image).
+    assert main(["sample", str(run), "--n", "10", "--out", str(tmp_path / "t.npy"), "--truncation", "0.5"]) == 0
+    assert np.load(tmp_path / "t.npy").shape == (10, 2)
+    assert not np.allclose(np.load(tmp_path / "t.npy"), np.load(tmp_path / "p.npy"))
 
 
 def test_python_m_gankit_and_exit_codes(tmp_path):
@@ -171,4 +175,7 @@ def test_sample_bad_inputs(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", *TOY, "--out", str(run), "--steps", "1"]) == 0
     user_error(capsys, ["sample", str(run), "--n", "0"], "--n must be >= 1")
+    user_error(capsys, ["sample", str(run), "--truncation", "-1", "--out", str(tmp_path / "p.npy")],
+               "--truncation must be >= 0")
+    assert not (tmp_path / "p.npy").exists()
     user_error(capsys, ["sample", str(run), "--format", "png-dir", "--out", str(tmp_path / "d")], "2-D points")

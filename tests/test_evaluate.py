@@ -40,6 +40,9 @@ def test_toy_checkpoint_eval_reports_mode_metrics_and_protocol(tmp_path, capsys)
     assert {"modes", "num_modes", "hq_fraction", "reverse_kl", "protocol"} <= set(result)
     assert result["num_modes"] == 8 and result["protocol"]["n_fake"] == 2500
     assert result["protocol"]["rule"] and result["protocol"]["gankit_version"]
+    assert result["protocol"]["truncation"] is None
+    truncated = eval_json(capsys, [str(run), "--truncation", "1.5"])
+    assert truncated["protocol"]["truncation"] == 1.5 and truncated["hq_fraction"] != result["hq_fraction"]
 
 
 def test_image_checkpoint_eval_all_metrics(digits_run, capsys):
@@ -137,6 +140,9 @@ def test_eval_bad_inputs(tmp_path, capsys, digits_run):
                         str(tmp_path / "missing.pt")], "nception")
     user_error(capsys, ["eval", str(digits_run), "--metrics", "fid,bogus"], "'bogus' is unknown")
     user_error(capsys, ["eval"], "nothing to evaluate")
+    user_error(capsys, ["eval", "--real", "digits", "--fake", str(tmp_path / "few"), "--truncation", "1"],
+               "give a CHECKPOINT")
+    user_error(capsys, ["eval", str(digits_run), "--truncation", "-2"], "--truncation must be >= 0")
     user_error(capsys, ["train", *TOY, "--set", "eval.metrics=[fid]", "--out", str(tmp_path / "r")],
                "toy data is evaluated with eval.metrics=[modes]")
 

@@ -303,3 +303,32 @@ def test_latent_mixture_sits_inside_reference_batch_norm():
         resolve("toy-grid", None, ["tricks.latent_mixture_std=0"])
     with pytest.raises(GankitError, match="latent_mixture_layout 'grid' is unknown; choose random or kmeans"):
         resolve("toy-grid", None, ["tricks.latent_mixture_layout=grid"])
+
+
+def test_sampling_truncation_keeps_each_mixture_component_and_shrinks_its_offsets():
+    from gankit.models.latent import LatentMixtureG
+    from gankit.sample import truncate_latents
+
+    z = torch.randn(40_000, 3, generator=torch.Generator().manual_seed(0))
+    for trained in (0.0, 2.0):  # an untruncated mixture, and one trained with offsets truncated at 2 stds
+        G = LatentMixtureG(MODELS["mlp"][0](3, (2,), 8), components=4, std=0.1, seed=7, truncation=trained)
+        truncated = truncate_latents(G, z, 1.5)
+        component = (torch.special.ndtr(z[:, 0]) * 4).floor().long()
+        assert torch.equal((torch.special.ndtr(truncated[:, 0]) * 4).floor().long(), component)  # same components
+        offsets = (G.mixture_latents(truncated) - G.means[component]) / 0.1
+        assert offsets.abs().max() <= 1.5 + 1e-3
+        assert (offsets.std(0) - 0.7426).abs().max() < 0.01 and offsets.mean(0).abs().max() < 0.02
+        assert torch.equal(truncate_latents(G, z, 0), z)
+    assert torch.equal(truncate_latents(G, z, 2.5), z)  # wider than the training truncation: nothing to cut
+    with pytest.raises(GankitError, match="--truncation must be >= 0"):
+        truncate_latents(G, z, -1)
+
+
+def test_sampling_truncation_of_a_plain_latent_is_a_truncated_normal_per_coordinate():
+    from gankit.sample import truncate_latents
+
+    z = torch.randn(40_000, 4, generator=torch.Generator().manual_seed(1))
+    truncated = truncate_latents(MODELS["mlp"][0](4, (2,), 8), z, 1.5)
+    assert truncated.abs().max() <= 1.5 + 1e-4 and (truncated.std(0) - 0.7426).abs().max() < 0.01
+    in_order = truncated[torch.argsort(z[:, 0]), 0]
+    assert bool((in_order[1:] >= in_order[:-1]).all())  # monotone in z: the same order

@@ -338,3 +338,21 @@ def test_latent_mixture_loads_a_state_saved_before_the_truncation_switch_existed
                              truncate_now=False)
         new.load_state_dict(state)  # strict: the missing flag is filled in, as such checkpoints trained
         assert bool(new.truncating) is (truncation > 0)
+
+
+def test_bench_modes_scores_the_truncated_samples_beside_the_plain_ones(tmp_path, capsys):
+    import json
+
+    args = ["bench", "modes", "--presets", "toy-grid", "--seeds", "1", "--out", str(tmp_path), "--truncation", "1.5",
+            "--threads", "1", "--set", "train.steps=3", "--set", "model.g_width=8", "--set", "model.d_width=8",
+            "--set", "train.batch_size=32"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "truncated at 1.5:" in out and "% HQ, T=1.5" in out
+    written = json.loads((tmp_path / "modes.json").read_text())
+    run, row = written["runs"][0], written["summary"][0]
+    assert written["truncation"] == 1.5 and set(run["truncated"]) == {"modes", "hq_fraction", "reverse_kl"}
+    assert row["truncated"]["hq_percent"] == pytest.approx(100 * run["truncated"]["hq_fraction"])
+    assert main(["bench", "modes", "--presets", "toy-grid", "--seeds", "1", "--out", str(tmp_path),
+                 "--truncation", "-1"]) == 2
+    assert "--truncation must be >= 0" in capsys.readouterr().err

@@ -25,7 +25,7 @@ from gankit.config import Config, DataConfig, resolution_hw
 from gankit.errors import GankitError
 from gankit.metrics import (METRICS, class_histogram_metrics, extract_features, feature_protocol, fid_bootstrap,
                             mode_metrics)
-from gankit.sample import fixed_latents, generate
+from gankit.sample import fixed_latents, generate, truncate_latents
 
 METRIC_NAMES = ("fid", "kid", "is", "prdc", "modes", "accuracy")  # accuracy: a semi-supervised D's class head
 TOY_PROTOCOL_N = 2500  # PacGAN's sample count for the 2-D mixtures
@@ -131,12 +131,12 @@ def score_features(metrics: list[str], real: dict, fake_features, fake_logits, b
     return results
 
 
-def evaluate_toy(G: nn.Module, data: DataConfig, n: int, seed: int) -> dict:
-    """PacGAN mode metrics on `n` samples of a 2-D generator."""
+def evaluate_toy(G: nn.Module, data: DataConfig, n: int, seed: int, truncation: float = 0.0) -> dict:
+    """PacGAN mode metrics on `n` samples of a 2-D generator (latents truncated at `truncation` stds when > 0)."""
     from gankit.data import make_toy
 
     mixture = make_toy(data.toy)
-    samples = generate(G, fixed_latents(n, G.z_dim, seed), batch_size=1000)
+    samples = generate(G, truncate_latents(G, fixed_latents(n, G.z_dim, seed), truncation), batch_size=1000)
     result = mode_metrics(samples, mixture.centers, mixture.std)
     result.pop("counts", None)
     return result
@@ -145,27 +145,28 @@ def evaluate_toy(G: nn.Module, data: DataConfig, n: int, seed: int) -> dict:
 def evaluate_generator(G: nn.Module, cfg: Config, *, metrics: list[str] | None = None, n: int | None = None,
                        features: str | None = None, split: str | None = None, seed: int = 0,
                        which: str = "G", device: torch.device | str = "cpu", inception_path=None,
-                       use_cache: bool = True, bootstrap: int = 0) -> dict:
+                       use_cache: bool = True, bootstrap: int = 0, truncation: float = 0.0) -> dict:
     """Score G against the real data of `cfg.data`. Returns metric values plus `protocol`.
 
-    Defaults come from `cfg.eval`. G stays in its mode; samples come from a private RNG.
+    Defaults come from `cfg.eval`. G stays in its mode; samples come from a private RNG, truncated
+    at `truncation` stds when > 0 (`gankit.sample.truncate_latents`; recorded in the protocol).
     """
     start = time.perf_counter()
     e = cfg.eval
     metrics = metrics or e.metrics or default_metrics(cfg.data)
     features = features or e.features
     split = split or e.split
-    protocol: dict = {"metrics": metrics, "generator": which, "truncation": None, "seed": seed,
+    protocol: dict = {"metrics": metrics, "generator": which, "truncation": truncation or None, "seed": seed,
                       "gankit_version": __version__, **({"fid_bootstrap_rounds": bootstrap} if bootstrap else {})}
     if cfg.data.name == "toy":
         n = n or e.n or TOY_PROTOCOL_N
-        results = evaluate_toy(G, cfg.data, n, seed)
+        results = evaluate_toy(G, cfg.data, n, seed, truncation)
         protocol.update({"data": f"toy:{cfg.data.toy}", "n_fake": n, "rule": MODES_RULE})
     else:
         n = n or e.n or IMAGE_TRAINING_N
         network = "inception" if features == "inception" else domain_network(cfg.data.name)
         real = real_reference(cfg.data, split, network, n, device, inception_path, use_cache)
-        fake = generate(G, fixed_latents(n, G.z_dim, seed), batch_size=1000)
+        fake = generate(G, truncate_latents(G, fixed_latents(n, G.z_dim, seed), truncation), batch_size=1000)
         if fake.shape[1] == 4:
             fake = fake[:, :3]
         fake_features, fake_logits = extract_features(fake, network, device=device, inception_path=inception_path)

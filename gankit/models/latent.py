@@ -101,6 +101,27 @@ class LatentMixtureG(nn.Module):
             e = torch.cat([torch.special.ndtri(within.clamp(_EDGE, 1 - _EDGE)), z[:, 1:]], dim=1)
         return self.means[k.long()] + self.std * e
 
+    def truncate_z(self, z: Tensor, truncation: float) -> Tensor:
+        """Standard normal `z [N, z_dim]` -> z' whose mixture latents have every offset within `truncation` stds.
+
+        The truncation trick at sampling time, for a mixture: each sample keeps its component (and
+        its place in the order of offsets), only the offsets shrink to a normal truncated to [-T, T].
+        Truncating z itself would instead drop the components at the ends of z's first coordinate.
+        A T at or above the training truncation in force changes nothing.
+        """
+        low = self._low if self.truncating else 0.0  # what the offsets' uniforms span in the forward: [low, 1 - low]
+        target = float(torch.special.ndtr(torch.tensor(-truncation, dtype=torch.float64)))
+        if target <= low:
+            return z
+        position = torch.special.ndtr(z[:, 0]) * self.components
+        k = position.floor().clamp(0, self.components - 1)
+        uniform = torch.cat([(position - k).unsqueeze(1), torch.special.ndtr(z[:, 1:])], dim=1)
+        # Map the uniforms so that low + u' (1 - 2 low) is uniform on [target, 1 - target].
+        squeezed = (target - low + uniform * (1 - 2 * target)) / (1 - 2 * low)
+        first = ((k + squeezed[:, :1].squeeze(1)) / self.components).clamp(_EDGE, 1 - _EDGE)
+        rest = squeezed[:, 1:].clamp(_EDGE, 1 - _EDGE)
+        return torch.special.ndtri(torch.cat([first.unsqueeze(1), rest], dim=1))
+
     def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         return self.G(self.mixture_latents(z), c)
 
