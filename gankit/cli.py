@@ -214,8 +214,6 @@ def cmd_sample(args) -> int:
 
     if args.n < 1:
         raise GankitError(f"--n must be >= 1, got {args.n}")
-    if args.truncation < 0:
-        raise GankitError(f"--truncation must be >= 0 (0 = off), got {args.truncation}")
     fmt = args.format or {".npy": "npy", ".png": "png"}.get(Path(args.out).suffix.lower(), "png-dir")
     out = Path(args.out)
     if out.exists() and fmt != "png-dir" and out.is_dir():

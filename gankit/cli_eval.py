@@ -156,8 +156,6 @@ def cmd_eval(args) -> int:
         raise GankitError("give either a CHECKPOINT or --real/--fake folders, not both")
     if not args.checkpoint and not (args.real or args.fake):
         raise GankitError("nothing to evaluate: give a CHECKPOINT or --real DIR_OR_DATASET --fake DIR")
-    if args.truncation < 0:
-        raise GankitError(f"--truncation must be >= 0 (0 = off), got {args.truncation}")
     if args.truncation and not args.checkpoint:
         raise GankitError("--truncation samples a generator; give a CHECKPOINT (folders are scored as they are)")
     result = eval_checkpoint(args, metrics) if args.checkpoint else eval_folders(args, metrics)

@@ -30,12 +30,12 @@ def truncate_latents(G: nn.Module, z: Tensor, truncation: float) -> Tensor:
         raise GankitError(f"--truncation must be >= 0 (0 = off), got {truncation}")
     if truncation == 0:
         return z
-    from gankit.models.latent import LatentMixtureG
+    from gankit.models.latent import LatentMixtureG, normal_tail
 
     mixture = next((m for m in G.modules() if isinstance(m, LatentMixtureG)), None)
     if mixture is not None:
         return mixture.truncate_z(z, truncation)
-    low = float(torch.special.ndtr(torch.tensor(-truncation, dtype=torch.float64)))
+    low = normal_tail(truncation)
     return torch.special.ndtri((low + torch.special.ndtr(z) * (1 - 2 * low)).clamp(1e-7, 1 - 1e-7))
 
 

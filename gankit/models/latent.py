@@ -32,6 +32,11 @@ _KMEANS_POINTS_PER_MEAN = 100  # size of the N(0, I) sample the centroids quanti
 _KMEANS_ITERATIONS = 30
 
 
+def normal_tail(t: float) -> float:
+    """Standard normal CDF at -t (0 for t <= 0): a normal truncated to [-t, t] has its uniforms on [tail, 1 - tail]."""
+    return float(torch.special.ndtr(torch.tensor(-t, dtype=torch.float64))) if t > 0 else 0.0
+
+
 def mixture_means(components: int, z_dim: int, layout: str, generator: torch.Generator) -> Tensor:
     """Component means `[components, z_dim]`: N(0, I) draws ("random"), or k-means centroids of N(0, I) ("kmeans").
 
@@ -76,7 +81,7 @@ class LatentMixtureG(nn.Module):
             self.num_classes = G.num_classes
         self.components, self.std, self.truncation = components, std, truncation
         # Normal CDF at -T: the truncated offsets' uniforms span [low, 1 - low]. Fixed, so computed once.
-        self._low = float(torch.special.ndtr(torch.tensor(-truncation, dtype=torch.float64))) if truncation > 0 else 0.0
+        self._low = normal_tail(truncation)
         means = mixture_means(components, G.z_dim, layout, torch.Generator().manual_seed(seed))
         self.register_buffer("means", means)
         self.register_buffer("truncating", torch.tensor(truncation > 0 and truncate_now))
@@ -110,7 +115,7 @@ class LatentMixtureG(nn.Module):
         A T at or above the training truncation in force changes nothing.
         """
         low = self._low if self.truncating else 0.0  # what the offsets' uniforms span in the forward: [low, 1 - low]
-        target = float(torch.special.ndtr(torch.tensor(-truncation, dtype=torch.float64)))
+        target = normal_tail(truncation)
         if target <= low:
             return z
         position = torch.special.ndtr(z[:, 0]) * self.components
@@ -118,9 +123,8 @@ class LatentMixtureG(nn.Module):
         uniform = torch.cat([(position - k).unsqueeze(1), torch.special.ndtr(z[:, 1:])], dim=1)
         # Map the uniforms so that low + u' (1 - 2 low) is uniform on [target, 1 - target].
         squeezed = (target - low + uniform * (1 - 2 * target)) / (1 - 2 * low)
-        first = ((k + squeezed[:, :1].squeeze(1)) / self.components).clamp(_EDGE, 1 - _EDGE)
-        rest = squeezed[:, 1:].clamp(_EDGE, 1 - _EDGE)
-        return torch.special.ndtri(torch.cat([first.unsqueeze(1), rest], dim=1))
+        first = (k.unsqueeze(1) + squeezed[:, :1]) / self.components  # back to z's first coordinate's CDF
+        return torch.special.ndtri(torch.cat([first, squeezed[:, 1:]], dim=1).clamp(_EDGE, 1 - _EDGE))
 
     def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         return self.G(self.mixture_latents(z), c)
