@@ -42,11 +42,12 @@ def matmul_gflops(size: int = 512, seconds: float = 0.5) -> tuple[float, int]:
     return 2 * size**3 * calls / (time.perf_counter() - start) / 1e9, torch.get_num_threads()
 
 
-def run_one(preset: str, seed: int, sets: list[str], run_dir: Path, truncation: float = 0.0) -> dict:
+def run_one(preset: str, seed: int, sets: list[str], run_dir: Path, truncation: float | None = None) -> dict:
     """Train `preset` with `seed` in `run_dir` and score 2,500 samples. Returns metrics + seconds.
 
-    With `truncation` T > 0 the same 2,500 latents are also scored truncated at T stds (the truncation
-    trick, `gankit.sample.truncate_latents`), under the key "truncated"."""
+    The samples are drawn as the run samples (truncated at its `tricks.sample_truncation`, recorded
+    under "truncation"). With `truncation` T (0 = plain sampling) the same 2,500 latents are also scored
+    at T stds (the truncation trick, `gankit.sample.truncate_latents`), under the key "rescored"."""
     from gankit.config import resolve
     from gankit.data import make_toy
     from gankit.metrics.modes import mode_metrics
@@ -65,13 +66,14 @@ def run_one(preset: str, seed: int, sets: list[str], run_dir: Path, truncation: 
     trainer = training.trainer
     G = standing_statistics(trainer.ema.G_ema) if trainer.ema is not None else trainer.G
     z = fixed_latents(N_SAMPLES, cfg.model.z_dim, SAMPLE_SEED)
-    samples = generate(G, z)
+    samples = generate(G, truncate_latents(G, z, cfg.tricks.sample_truncation))
     mixture = make_toy(cfg.data.toy)
     result = mode_metrics(samples, mixture.centers, mixture.std)
-    if truncation > 0:
-        truncated = mode_metrics(generate(G, truncate_latents(G, z, truncation)), mixture.centers, mixture.std)
-        result["truncated"] = {k: truncated[k] for k in ("modes", "hq_fraction", "reverse_kl")}
-    result.update(preset=preset, seed=seed, seconds=round(seconds, 1), toy=cfg.data.toy, steps=cfg.train.steps)
+    if truncation is not None:
+        rescored = mode_metrics(generate(G, truncate_latents(G, z, truncation)), mixture.centers, mixture.std)
+        result["rescored"] = {k: rescored[k] for k in ("modes", "hq_fraction", "reverse_kl")}
+    result.update(preset=preset, seed=seed, seconds=round(seconds, 1), toy=cfg.data.toy, steps=cfg.train.steps,
+                  truncation=cfg.tricks.sample_truncation)
     result["samples"] = samples
     return result
 
@@ -89,15 +91,15 @@ def summarise(runs: list[dict]) -> list[dict]:
         hq, hq_std = _mean_std([100 * r["hq_fraction"] for r in mine])
         kl, kl_std = _mean_std([r["reverse_kl"] for r in mine])
         rows.append({
-            "preset": preset, "seeds": len(mine), "num_modes": mine[0]["num_modes"],
+            "preset": preset, "truncation": mine[0]["truncation"], "seeds": len(mine), "num_modes": mine[0]["num_modes"],
             "modes": modes, "modes_std": modes_std, "all_modes_runs": sum(r["modes"] == r["num_modes"] for r in mine),
             "hq_percent": hq, "hq_percent_std": hq_std, "min_hq_percent": min(100 * r["hq_fraction"] for r in mine),
             "reverse_kl": kl, "reverse_kl_std": kl_std, "max_reverse_kl": max(r["reverse_kl"] for r in mine),
             "seconds": statistics.fmean(r["seconds"] for r in mine),
         })
-        if all("truncated" in r for r in mine):
-            cut = [r["truncated"] for r in mine]
-            rows[-1]["truncated"] = {
+        if all("rescored" in r for r in mine):
+            cut = [r["rescored"] for r in mine]
+            rows[-1]["rescored"] = {
                 "all_modes_runs": sum(c["modes"] == mine[0]["num_modes"] for c in cut),
                 "hq_percent": statistics.fmean(100 * c["hq_fraction"] for c in cut),
                 "min_hq_percent": min(100 * c["hq_fraction"] for c in cut),
@@ -106,21 +108,25 @@ def summarise(runs: list[dict]) -> list[dict]:
     return rows
 
 
-def markdown_table(rows: list[dict], truncation: float = 0.0) -> str:
-    """The table; with `truncation` > 0, four more columns: the same runs sampled with the truncation trick."""
-    header = "| preset | seeds | modes (mean ± std) | all modes | % high quality | min % HQ | reverse KL | max rKL | s / run |"
-    if truncation > 0:
-        header += f" all modes, T={truncation:g} | % HQ, T={truncation:g} | min % HQ, T={truncation:g} | max rKL, T={truncation:g} |"
+def markdown_table(rows: list[dict], truncation: float | None = None) -> str:
+    """The table; "sampled" is each preset's own sampling (its truncation T, or plain). With `truncation`
+    (0 = plain), four more columns: the same runs and latents scored at that truncation."""
+    header = ("| preset | sampled | seeds | modes (mean ± std) | all modes | % high quality | min % HQ | reverse KL | "
+              "max rKL | s / run |")
+    if truncation is not None:
+        at = f"T={truncation:g}" if truncation else "plain"
+        header += f" all modes, {at} | % HQ, {at} | min % HQ, {at} | max rKL, {at} |"
     lines = [header, "|" + " --- |" * header[1:].count("|")]
     for r in rows:
+        sampled = f"T={r['truncation']:g}" if r["truncation"] else "plain"
         line = (
-            f"| {r['preset']} | {r['seeds']} | {r['modes']:.1f} ± {r['modes_std']:.1f} / {r['num_modes']} | "
+            f"| {r['preset']} | {sampled} | {r['seeds']} | {r['modes']:.1f} ± {r['modes_std']:.1f} / {r['num_modes']} | "
             f"{r['all_modes_runs']}/{r['seeds']} | {r['hq_percent']:.1f} ± {r['hq_percent_std']:.1f} | "
             f"{r['min_hq_percent']:.1f} | {r['reverse_kl']:.3f} ± {r['reverse_kl_std']:.3f} | "
             f"{r['max_reverse_kl']:.3f} | {r['seconds']:.0f} |"
         )
-        if truncation > 0:
-            t = r["truncated"]
+        if truncation is not None:
+            t = r["rescored"]
             line += (f" {t['all_modes_runs']}/{r['seeds']} | {t['hq_percent']:.1f} | {t['min_hq_percent']:.1f} | "
                      f"{t['max_reverse_kl']:.3f} |")
         lines.append(line)
@@ -152,13 +158,14 @@ def figure(runs: list[dict], panel: int = 180):
 
 
 def bench_modes(presets: list[str], seeds: int, out: Path, sets: list[str], first_seed: int = 0,
-                truncation: float = 0.0) -> list[dict]:
+                truncation: float | None = None) -> list[dict]:
     """Run every (preset, seed), print a line per run, write modes.md / modes.json / modes.png. Returns the rows.
 
-    `truncation` > 0 also scores every run's samples with the truncation trick at T stds (extra columns)."""
+    Each run is scored as it samples (its preset's `tricks.sample_truncation`); `truncation` T (0 = plain)
+    also scores every run's latents at T stds (extra columns)."""
     if seeds < 1:
         raise GankitError(f"--seeds must be >= 1, got {seeds}")
-    if truncation < 0:
+    if truncation is not None and truncation < 0:
         raise GankitError(f"--truncation must be >= 0 (0 = off), got {truncation}")
     out.mkdir(parents=True, exist_ok=True)
     gflops, threads = matmul_gflops()
@@ -168,10 +175,11 @@ def bench_modes(presets: list[str], seeds: int, out: Path, sets: list[str], firs
         for seed in range(first_seed, first_seed + seeds):
             run = run_one(preset, seed, sets, out / "runs" / f"{preset}-seed{seed}", truncation)
             runs.append(run)
-            cut = run.get("truncated")
+            cut = run.get("rescored")
             print(f"{preset} seed {seed}: {run['modes']}/{run['num_modes']} modes, "
-                  f"{100 * run['hq_fraction']:.1f}% HQ, reverse KL {run['reverse_kl']:.3f}, {run['seconds']:.0f} s"
-                  + (f"; truncated at {truncation:g}: {cut['modes']}/{run['num_modes']} modes, "
+                  f"{100 * run['hq_fraction']:.1f}% HQ, reverse KL {run['reverse_kl']:.3f}"
+                  + (f" (sampled at T={run['truncation']:g})" if run["truncation"] else "") + f", {run['seconds']:.0f} s"
+                  + (f"; at T={truncation:g}: {cut['modes']}/{run['num_modes']} modes, "
                      f"{100 * cut['hq_fraction']:.1f}% HQ, reverse KL {cut['reverse_kl']:.3f}" if cut else ""),
                   flush=True)
     rows = summarise(runs)
@@ -194,8 +202,9 @@ def add_parser(sub) -> None:
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--out", default="bench-modes", help="output directory (default bench-modes)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
-    p.add_argument("--truncation", type=float, default=0.0, metavar="T",
-                   help="also score each run's samples with the truncation trick at T stds (default 0: off)")
+    p.add_argument("--truncation", type=float, default=None, metavar="T",
+                   help="also score each run's latents at T stds (0 = plain sampling), besides as the preset "
+                        "samples (its tricks.sample_truncation)")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads per run (default 0: as the caller set it; benchmarks/modes.py sets 1)")
 

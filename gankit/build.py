@@ -14,7 +14,7 @@ from torch import nn
 from gankit.config import Config, DataConfig, resolution_hw
 from gankit.augment import DInput
 from gankit.errors import GankitError
-from gankit.models.latent import LatentMixtureG, TruncationSwitch
+from gankit.models.latent import LatentMixtureG, StdAnneal, TruncationSwitch
 from gankit.models.refbn import RefBatchG
 from gankit.models.tricks import MinibatchHeadD, PackedD, packed_shape, spectral_norm_all
 from gankit.models.conditional import conditional_shapes, wrap_conditional
@@ -204,7 +204,8 @@ def lr_factor(schedule: str, step: int, horizon: int, decay_start: float, final:
 
 def build_schedulers(cfg: Config, opt_g, opt_d, G: nn.Module) -> list:
     """What changes with the step, stepped once per train step, state saved in checkpoints: one LambdaLR per
-    optimizer (none for a constant LR), and the switch that turns on a latent mixture's delayed truncation."""
+    optimizer (none for a constant LR), the switch that turns on a latent mixture's delayed truncation, and
+    the anneal of its std."""
     tr = cfg.tricks
     horizon = tr.schedule_steps or cfg.train.steps
     schedulers: list = []
@@ -213,9 +214,13 @@ def build_schedulers(cfg: Config, opt_g, opt_d, G: nn.Module) -> list:
             return lr_factor(tr.lr_schedule, step, horizon, tr.lr_decay_start, tr.lr_final)
 
         schedulers += [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in (opt_g, opt_d)]
+    mixture = next((m for m in G.modules() if isinstance(m, LatentMixtureG)), None)
     if tr.latent_mixture_truncation_start > 0:
-        mixture = next(m for m in G.modules() if isinstance(m, LatentMixtureG))
         schedulers.append(TruncationSwitch(mixture, round(tr.latent_mixture_truncation_start * horizon)))
+    if tr.latent_mixture_std_final > 0:
+        schedulers.append(StdAnneal(mixture, tr.latent_mixture_std, tr.latent_mixture_std_final,
+                                    round(tr.latent_mixture_anneal_start * horizon),
+                                    round(tr.latent_mixture_anneal_end * horizon)))
     return schedulers
 
 

@@ -45,8 +45,9 @@ def _sample_parser(sub) -> None:
     p.add_argument("--out", default="samples.png", help="output file (png, npy) or directory (png-dir)")
     p.add_argument("--format", choices=("png", "npy", "png-dir"), default=None, help="default: from --out's suffix")
     p.add_argument("--no-ema", action="store_true", help="use G instead of the weight-averaged G_ema")
-    p.add_argument("--truncation", type=float, default=0.0, metavar="T",
-                   help="truncation trick: latents within T stds (mixture latents: each component's offsets); 0 = off")
+    p.add_argument("--truncation", type=float, default=None, metavar="T",
+                   help="truncation trick: latents within T stds (mixture latents: each component's offsets); 0 = off; "
+                        "default: the run's tricks.sample_truncation")
     p.add_argument("--device", default="auto")
     p.add_argument("--class", dest="class_index", type=int, default=None, help="conditional G: every sample of this class")
     p.add_argument("--grid", choices=("classes",), default=None,
@@ -210,7 +211,7 @@ def cmd_train(args) -> int:
 def cmd_sample(args) -> int:
     from gankit.build import load_generator
     from gankit.export import sample_labels
-    from gankit.sample import export_samples, fixed_latents, generate, truncate_latents
+    from gankit.sample import export_samples, fixed_latents, generate, sampling_truncation, truncate_latents
 
     if args.n < 1:
         raise GankitError(f"--n must be >= 1, got {args.n}")
@@ -218,12 +219,15 @@ def cmd_sample(args) -> int:
     out = Path(args.out)
     if out.exists() and fmt != "png-dir" and out.is_dir():
         raise GankitError(f"--out {out} is a directory; give a file name or use --format png-dir")
-    G, _, state, which = load_generator(args.checkpoint, args.device, args.no_ema)
+    G, cfg, state, which = load_generator(args.checkpoint, args.device, args.no_ema)
     labels, nrow = sample_labels(G, args)
     z = fixed_latents(len(labels) if labels is not None else args.n, G.z_dim, args.seed)
-    samples = generate(G, truncate_latents(G, z, args.truncation), labels)
+    truncation = sampling_truncation(cfg, args.truncation)
+    samples = generate(G, truncate_latents(G, z, truncation), labels)
     paths = export_samples(samples, out, fmt, nrow=nrow)
-    print(f"wrote {len(samples)} samples from {which} at step {state['step']} to {out if fmt != 'png-dir' else paths[0].parent}")
+    print(f"wrote {len(samples)} samples from {which} at step {state['step']}"
+          + (f", truncated at {truncation:g} stds" if truncation else "")
+          + f" to {out if fmt != 'png-dir' else paths[0].parent}")
     return 0
 
 

@@ -25,8 +25,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--bootstrap", type=int, default=0, metavar="ROUNDS",
                    help="add a 95%% bootstrap interval for FID (fid_ci_low, fid_ci_high) over ROUNDS resamples")
     p.add_argument("--no-ema", action="store_true", help="score G instead of G_ema")
-    p.add_argument("--truncation", type=float, default=0.0, metavar="T",
-                   help="truncation trick: latents within T stds (mixture latents: each component's offsets); 0 = off")
+    p.add_argument("--truncation", type=float, default=None, metavar="T",
+                   help="truncation trick: latents within T stds (mixture latents: each component's offsets); 0 = off; "
+                        "default: the run's tricks.sample_truncation")
     p.add_argument("--real", help="real images: a dataset name (fashion-mnist, digits) or a folder/zip")
     p.add_argument("--fake", help="generated images: a folder/zip (compare two sets, no checkpoint)")
     p.add_argument("--inception", help="path of the TorchScript Inception file")
@@ -71,6 +72,7 @@ def _print_result(result: dict, as_json: bool) -> None:
 def eval_checkpoint(args, metrics: list[str] | None) -> dict:
     from gankit.build import build_models, load_generator, place_model
     from gankit.metrics.evaluate import TOY_PROTOCOL_N, evaluate_run
+    from gankit.sample import sampling_truncation
     from gankit.train.checkpoint import load_model_state
 
     G, cfg, state, which = load_generator(args.checkpoint, args.device, args.no_ema)
@@ -86,7 +88,8 @@ def eval_checkpoint(args, metrics: list[str] | None) -> dict:
     features = "inception" if args.features == "inception" else "domain"
     result = evaluate_run(G, D, cfg, metrics=metrics, n=n, features=features, split=args.split, seed=args.seed,
                           which=which, device=device, inception_path=args.inception,
-                          use_cache=not args.no_cache, bootstrap=args.bootstrap, truncation=args.truncation)
+                          use_cache=not args.no_cache, bootstrap=args.bootstrap,
+                          truncation=sampling_truncation(cfg, args.truncation))
     result["protocol"]["checkpoint_step"] = state["step"]
     return result
 

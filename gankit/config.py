@@ -106,6 +106,12 @@ class TricksConfig:
     latent_mixture_layout: str = "random"  # component means: random (N(0, I) draws) | kmeans (evenly spread over N(0, I))
     latent_mixture_truncation: float = 0.0  # > 0: each component's offsets are normals truncated to [-T, T] stds
     latent_mixture_truncation_start: float = 0.0  # share of the schedule (schedule_steps) trained before truncating
+    # The truncation trick when this run's G is sampled or evaluated (its sample grids and evaluations during
+    # training, `gankit sample`, `gankit eval`, `gankit bench modes`), as G_ema is used; a --truncation flag overrides.
+    sample_truncation: float = 0.0  # > 0: latents within this many stds (mixture latents: each component's offsets); 0 = off
+    latent_mixture_std_final: float = 0.0  # > 0: the std anneals linearly to this value; 0 = constant std
+    latent_mixture_anneal_start: float = 0.3  # share of the schedule where the std anneal starts ...
+    latent_mixture_anneal_end: float = 0.8  # ... and where it reaches latent_mixture_std_final
     feature_matching: float = 0.0  # weight of the feature-matching term in G's loss; 0 = off
     feature_matching_only: bool = False  # G's loss is feature matching alone, no adversarial term (Salimans' SSL recipe)
     unrolled_steps: int = 0  # unrolled GAN: D steps unrolled for G's update; 0 = off
@@ -417,6 +423,14 @@ def validate_tricks(cfg: Config) -> None:
     _require(tr.latent_mixture_truncation_start == 0 or (tr.latent_mixture and tr.latent_mixture_truncation > 0),
              "tricks.latent_mixture_truncation_start needs tricks.latent_mixture >= 2 and "
              "tricks.latent_mixture_truncation > 0; set both or drop the start")
+    _require(tr.sample_truncation >= 0, f"tricks.sample_truncation must be >= 0 (0 = off), got {tr.sample_truncation}")
+    _require(tr.latent_mixture_std_final >= 0,
+             f"tricks.latent_mixture_std_final must be >= 0 (0 = constant std), got {tr.latent_mixture_std_final}")
+    _require(tr.latent_mixture_std_final == 0 or tr.latent_mixture,
+             "tricks.latent_mixture_std_final needs tricks.latent_mixture >= 2; set it or drop the final std")
+    _require(0 <= tr.latent_mixture_anneal_start < tr.latent_mixture_anneal_end <= 1,
+             "tricks.latent_mixture_anneal_start and _end must satisfy 0 <= start < end <= 1, got "
+             f"{tr.latent_mixture_anneal_start} and {tr.latent_mixture_anneal_end}")
     _require(tr.latent_mixture_layout in ("random", "kmeans"),
              f"tricks.latent_mixture_layout '{tr.latent_mixture_layout}' is unknown; choose random or kmeans")
     for key in ("feature_matching", "instance_noise", "unrolled_steps", "schedule_steps"):

@@ -39,6 +39,11 @@ def truncate_latents(G: nn.Module, z: Tensor, truncation: float) -> Tensor:
     return torch.special.ndtri((low + torch.special.ndtr(z) * (1 - 2 * low)).clamp(1e-7, 1 - 1e-7))
 
 
+def sampling_truncation(cfg, override: float | None = None) -> float:
+    """The truncation a run's G samples with: `override` (a --truncation flag) when given, else `tricks.sample_truncation`."""
+    return cfg.tricks.sample_truncation if override is None else override
+
+
 @torch.no_grad()
 def generate(G: nn.Module, z: Tensor, c: Tensor | None = None, batch_size: int = 256) -> Tensor:
     """Run G in eval mode over `z` `[N, z_dim]` in batches; returns `[N, ...]` float32 on CPU.

@@ -80,6 +80,19 @@ def test_sample_toy_npy_is_points(tmp_path):
     assert not np.allclose(np.load(tmp_path / "t.npy"), np.load(tmp_path / "p.npy"))
 
 
+def test_sample_uses_the_runs_sample_truncation_unless_told_otherwise(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *TOY, "--set", "tricks.sample_truncation=0.5", "--out", str(run), "--steps", "1"]) == 0
+    for name, flags in (("default", []), ("half", ["--truncation", "0.5"]), ("plain", ["--truncation", "0"])):
+        capsys.readouterr()
+        assert main(["sample", str(run), "--n", "10", "--out", str(tmp_path / f"{name}.npy"), *flags]) == 0
+        assert ("truncated at 0.5 stds" in capsys.readouterr().out) is (name != "plain")
+    default, half, plain = (np.load(tmp_path / f"{n}.npy") for n in ("default", "half", "plain"))
+    assert np.array_equal(default, half) and not np.allclose(default, plain)
+    user_error(capsys, ["train", *TOY, "--set", "tricks.sample_truncation=-1", "--out", str(tmp_path / "bad")],
+               "tricks.sample_truncation must be >= 0")
+
+
 def test_python_m_gankit_and_exit_codes(tmp_path):
     ok = subprocess.run([sys.executable, "-m", "gankit", "presets"], capture_output=True, text=True)
     assert ok.returncode == 0 and "dcgan-fashion" in ok.stdout

@@ -45,6 +45,17 @@ def test_toy_checkpoint_eval_reports_mode_metrics_and_protocol(tmp_path, capsys)
     assert truncated["protocol"]["truncation"] == 1.5 and truncated["hq_fraction"] != result["hq_fraction"]
 
 
+def test_a_runs_sample_truncation_is_what_its_evaluations_use(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *TOY, "--set", "tricks.sample_truncation=1.5", "--set", "eval.every=2",
+                 "--out", str(run), "--steps", "2"]) == 0
+    during = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    after = eval_json(capsys, [str(run)])
+    assert during["protocol"]["truncation"] == after["protocol"]["truncation"] == 1.5
+    assert during["hq_fraction"] == after["hq_fraction"]  # same G_ema, latents and truncation
+    assert eval_json(capsys, [str(run), "--truncation", "0"])["protocol"]["truncation"] is None
+
+
 def test_image_checkpoint_eval_all_metrics(digits_run, capsys):
     result = eval_json(capsys, [str(digits_run), "--metrics", "fid,kid,is,prdc,modes", "--n", "300"])
     for key in ("fid", "kid", "is", "precision", "recall", "density", "coverage", "classes_covered", "class_kl"):

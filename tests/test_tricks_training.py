@@ -289,7 +289,7 @@ def test_bench_modes_writes_table_json_and_figure(tmp_path, capsys):
             "--set", "train.batch_size=32"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "| toy-ring | 2 |" in out and "toy-grid-pacgan2 seed 1:" in out
+    assert "| toy-ring | plain | 2 |" in out and "toy-grid-pacgan2 seed 1:" in out
     written = json.loads((tmp_path / "modes.json").read_text())
     summary = written["summary"]
     assert [row["preset"] for row in summary] == ["toy-ring", "toy-grid-pacgan2"]
@@ -340,19 +340,92 @@ def test_latent_mixture_loads_a_state_saved_before_the_truncation_switch_existed
         assert bool(new.truncating) is (truncation > 0)
 
 
-def test_bench_modes_scores_the_truncated_samples_beside_the_plain_ones(tmp_path, capsys):
+def test_std_anneal_is_linear_between_its_steps():
+    from gankit.models.latent import LatentMixtureG, StdAnneal
+
+    mixture = LatentMixtureG(MODELS["mlp"][0](2, (2,), 8), components=4, std=0.1)
+    anneal = StdAnneal(mixture, initial=0.1, final=0.05, start_step=2, end_step=6)
+    seen = []
+    for _ in range(8):
+        anneal.step()
+        seen.append(round(float(mixture.std), 6))
+    assert seen == [0.1, 0.1, 0.0875, 0.075, 0.0625, 0.05, 0.05, 0.05]
+    z = torch.randn(50_000, 2, generator=torch.Generator().manual_seed(0))
+    component = (torch.special.ndtr(z[:, 0]) * mixture.components).floor().long()
+    offsets = mixture.mixture_latents(z) - mixture.means[component]
+    assert abs(float(offsets.std()) - 0.05) < 1e-3  # the samples follow the buffer
+    with pytest.raises(GankitError, match="latent_mixture_std_final must be > 0"):
+        StdAnneal(mixture, 0.1, 0.0, 0, 4)
+
+
+def test_std_anneal_reaches_g_ema_checkpoints_and_resumes_exactly(tmp_path):
+    from gankit.build import load_generator
+    from gankit.models.latent import LatentMixtureG
+
+    common = ["--preset", "toy-grid", "--no-progress", "--set", "train.batch_size=16", "--set", "model.g_width=16",
+              "--set", "model.d_width=16", "--set", "tricks.schedule_steps=10", "--set", "train.ema_kimg=0.1",
+              "--set", "tricks.latent_mixture_std_final=0.05", "--set", "tricks.latent_mixture_anneal_start=0.2",
+              "--set", "tricks.latent_mixture_anneal_end=0.6"]
+    assert main(["train", *common, "--out", str(tmp_path / "early"), "--steps", "4"]) == 0
+    assert main(["train", *common, "--out", str(tmp_path / "full"), "--steps", "8"]) == 0
+    assert main(["train", *common, "--out", str(tmp_path / "half"), "--steps", "4"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "half"), "--steps", "8", "--no-progress"]) == 0
+    full, resumed = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "half")
+    _assert_same_weights(full, resumed)
+    # 0.1 until step 2, 0.05 from step 6. G holds the std for its next step; G_ema, updated within the step,
+    # the std that G's last step trained with.
+    for run, no_ema, std in (("early", True, 0.075), ("early", False, 0.0875), ("full", True, 0.05), ("full", False, 0.05)):
+        G, _, _, _ = load_generator(tmp_path / run, "cpu", no_ema=no_ema)
+        mixture = next(m for m in G.modules() if isinstance(m, LatentMixtureG))
+        assert float(mixture.std) == pytest.approx(std)
+
+
+def test_latent_mixture_loads_a_state_saved_before_its_std_was_a_buffer():
+    from gankit.models.latent import LatentMixtureG
+
+    old = LatentMixtureG(MODELS["mlp"][0](2, (2,), 8), components=4, std=0.1)
+    state = {k: v for k, v in old.state_dict().items() if k not in ("std", "truncating")}
+    new = LatentMixtureG(MODELS["mlp"][0](2, (2,), 8), components=4, std=0.3)
+    new.load_state_dict(state)  # strict: the missing std is the configured constant, as such checkpoints trained
+    assert float(new.std) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["tricks.latent_mixture_std_final=-1"], "latent_mixture_std_final must be >= 0"),
+    (["tricks.latent_mixture=0", "tricks.latent_mixture_std_final=0.05"], "needs tricks.latent_mixture >= 2"),
+    (["tricks.latent_mixture_anneal_start=0.8", "tricks.latent_mixture_anneal_end=0.5"], "0 <= start < end <= 1"),
+])
+def test_std_anneal_config_errors(sets, message, tmp_path, capsys):
+    args = ["train", "--preset", "toy-grid", "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main([*args, *[a for s in sets for a in ("--set", s)]]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_bench_modes_scores_as_the_run_samples_and_rescores_at_another_truncation(tmp_path, capsys):
     import json
 
-    args = ["bench", "modes", "--presets", "toy-grid", "--seeds", "1", "--out", str(tmp_path), "--truncation", "1.5",
-            "--threads", "1", "--set", "train.steps=3", "--set", "model.g_width=8", "--set", "model.d_width=8",
-            "--set", "train.batch_size=32"]
+    args = ["bench", "modes", "--presets", "toy-grid", "--seeds", "1", "--out", str(tmp_path), "--truncation", "0",
+            "--threads", "1", "--set", "train.steps=40", "--set", "model.g_width=8", "--set", "model.d_width=8",
+            "--set", "train.batch_size=32", "--set", "tricks.sample_truncation=0.5"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "truncated at 1.5:" in out and "% HQ, T=1.5" in out
+    assert "(sampled at T=0.5)" in out and "; at T=0:" in out and "| toy-grid | T=0.5 | 1 |" in out
+    assert "% HQ, plain" in out
     written = json.loads((tmp_path / "modes.json").read_text())
     run, row = written["runs"][0], written["summary"][0]
-    assert written["truncation"] == 1.5 and set(run["truncated"]) == {"modes", "hq_fraction", "reverse_kl"}
-    assert row["truncated"]["hq_percent"] == pytest.approx(100 * run["truncated"]["hq_fraction"])
+    assert run["truncation"] == 0.5 and written["truncation"] == 0
+    assert set(run["rescored"]) == {"modes", "hq_fraction", "reverse_kl"}
+    assert row["rescored"]["hq_percent"] == pytest.approx(100 * run["rescored"]["hq_fraction"])
+    # The same figures from `gankit eval` on the bench's run (same latents): by default as the run samples,
+    # with --truncation 0 plainly. Truncation moves the points, so the two reverse KLs differ.
+    for flags, expected in (([], run), (["--truncation", "0"], run["rescored"])):
+        capsys.readouterr()
+        assert main(["eval", str(tmp_path / "runs" / "toy-grid-seed0"), "--seed", "2718281", "--json", *flags]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["reverse_kl"] == pytest.approx(expected["reverse_kl"], abs=1e-6)
+        assert result["hq_fraction"] == pytest.approx(expected["hq_fraction"])
+        assert result["protocol"]["truncation"] == (0.5 if not flags else None)
+    assert run["reverse_kl"] != pytest.approx(run["rescored"]["reverse_kl"], abs=1e-6)
     assert main(["bench", "modes", "--presets", "toy-grid", "--seeds", "1", "--out", str(tmp_path),
                  "--truncation", "-1"]) == 2
     assert "--truncation must be >= 0" in capsys.readouterr().err

@@ -61,7 +61,7 @@ class LatentMixtureG(nn.Module):
     """Wraps G: `G(z [N, z_dim]) -> G_inner(means[k] + std * e)`, K components with fixed means.
 
     `means` `[K, z_dim]` are placed by `layout` (see `mixture_means`) from a private generator seeded
-    with `seed` and kept as a buffer (saved in checkpoints). `truncation` T > 0 draws each coordinate of e
+    with `seed` and kept as a buffer (saved in checkpoints), and so is `std` (a `StdAnneal` may move it). `truncation` T > 0 draws each coordinate of e
     from a standard normal truncated to [-T, T] (0 = plain normal) while the boolean buffer `truncating` is
     set: from the start when `truncate_now`, else once a `TruncationSwitch` sets it (it is saved in
     checkpoints and copied to G_ema like any buffer). Output shape and range are the wrapped G's.
@@ -79,16 +79,20 @@ class LatentMixtureG(nn.Module):
         self.G, self.z_dim, self.out_shape = G, G.z_dim, G.out_shape
         if hasattr(G, "num_classes"):
             self.num_classes = G.num_classes
-        self.components, self.std, self.truncation = components, std, truncation
+        self.components, self.truncation = components, truncation
         # Normal CDF at -T: the truncated offsets' uniforms span [low, 1 - low]. Fixed, so computed once.
         self._low = normal_tail(truncation)
         means = mixture_means(components, G.z_dim, layout, torch.Generator().manual_seed(seed))
         self.register_buffer("means", means)
+        # A buffer, so that an annealed std (`StdAnneal`) reaches G_ema, checkpoints and sampling.
+        self.register_buffer("std", torch.tensor(float(std)))
         self.register_buffer("truncating", torch.tensor(truncation > 0 and truncate_now))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         # Checkpoints written before `truncating` existed truncated from the start whenever T > 0.
         state_dict.setdefault(prefix + "truncating", torch.tensor(self.truncation > 0))
+        # ... and before `std` was a buffer, it was the configured constant.
+        state_dict.setdefault(prefix + "std", self.std.clone())
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def mixture_latents(self, z: Tensor) -> Tensor:
@@ -149,6 +153,38 @@ class TruncationSwitch:
         self.steps += 1
         if self.steps >= self.start_step:
             self.mixture.truncating.fill_(True)
+
+    def state_dict(self) -> dict:
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps = int(state["steps"])
+
+
+class StdAnneal:
+    """Moves a `LatentMixtureG`'s component std linearly from `initial` to `final` between two train steps.
+
+    Wide components early keep neighbouring components overlapping, so every mode of the data is
+    reached and gets gradient; narrow components late leave wide empty latent gaps between them, where
+    G puts its jumps from one mode to another, so fewer samples land between modes. Stepped once per
+    train step like an LR scheduler (the trainer keeps it with those); the std itself is G's `std`
+    buffer, so G_ema, checkpoints and sampling follow it (G_ema copies it within the train step, before
+    this step: it holds the std of G's last update, G the std of its next).
+    """
+
+    def __init__(self, mixture: LatentMixtureG, initial: float, final: float, start_step: int, end_step: int) -> None:
+        if not final > 0:
+            raise GankitError(f"tricks.latent_mixture_std_final must be > 0, got {final}")
+        self.mixture, self.initial, self.final = mixture, initial, final
+        self.start_step, self.end_step, self.steps = start_step, max(end_step, start_step + 1), 0
+
+    def std_after(self, steps: int) -> float:
+        share = min(1.0, max(0.0, (steps - self.start_step) / (self.end_step - self.start_step)))
+        return self.initial + share * (self.final - self.initial)
+
+    def step(self) -> None:
+        self.steps += 1
+        self.mixture.std.fill_(self.std_after(self.steps))
 
     def state_dict(self) -> dict:
         return {"steps": self.steps}

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from gankit.build import (TrainingData, build_data, build_models, build_trainer, place_model, resolve_device,
                           resolve_num_classes)
 from gankit.config import Config, to_dict
-from gankit.sample import fixed_latents, generate, save_samples
+from gankit.sample import fixed_latents, generate, save_samples, truncate_latents
 from gankit.train import distributed
 from gankit.train.distributed import DistEnv
 from gankit.train.speed import check_precision
@@ -149,10 +149,11 @@ class RunningMeans:
         return means
 
 
-def write_samples(trainer, fixed_z: torch.Tensor, path: Path, reference: torch.Tensor) -> None:
-    """Sample grid (or scatter for 2-D data) from G_ema when it exists, else G, on the fixed noise."""
+def write_samples(trainer, fixed_z: torch.Tensor, path: Path, reference: torch.Tensor, truncation: float = 0.0) -> None:
+    """Sample grid (or scatter for 2-D data) from G_ema when it exists, else G, on the fixed noise
+    (truncated at `truncation` stds when > 0, as the run samples: `tricks.sample_truncation`)."""
     G = standing_statistics(trainer.ema.G_ema) if trainer.ema is not None else trainer.G
-    samples = generate(G, fixed_z)
+    samples = generate(G, truncate_latents(G, fixed_z, truncation))
     save_samples(samples, path, reference=reference if samples.dim() == 2 else None)
 
 
@@ -300,7 +301,7 @@ def run_training(training: Training, run_dir: Path) -> dict:
                     last_line = log.write(step, training.nimg, env)
                 if env.is_main and (step % lg.sample_every == 0 or last):
                     write_samples(trainer, training.fixed_z, run_dir / "samples" / f"step-{step:07d}.png",
-                                  data.reference)
+                                  data.reference, cfg.tricks.sample_truncation)
                 if cfg.eval.every and (step % cfg.eval.every == 0 or last) and _evaluate(training, run_dir, save):
                     break  # early stop: _evaluate wrote latest.pt
                 stop.signum = distributed.agree_on_signal(stop.signum, env)  # every rank stops at the same step
@@ -344,7 +345,8 @@ def evaluate_during_training(training: Training, step: int, nimg: int, run_dir: 
     cfg, trainer = training.cfg, training.trainer
     G = standing_statistics(trainer.ema.G_ema) if trainer.ema is not None else trainer.G
     which = "G_ema" if trainer.ema is not None else "G"
-    result = evaluate_run(G, trainer.D, cfg, seed=cfg.seed, which=which, device=trainer.device)
+    result = evaluate_run(G, trainer.D, cfg, seed=cfg.seed, which=which, device=trainer.device,
+                          truncation=cfg.tricks.sample_truncation)
     with open(run_dir / "metrics.jsonl", "a") as f:
         f.write(json.dumps({"step": step, "nimg": nimg, **result}) + "\n")
     key, lower_is_better = primary_key(cfg.eval.metrics or default_metrics(cfg.data), cfg.data)
