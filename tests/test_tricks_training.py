@@ -303,6 +303,18 @@ def test_bench_modes_rejects_image_presets(tmp_path, capsys):
     assert "not a 2-D toy mixture" in capsys.readouterr().err
 
 
+def _early_full_and_resumed_runs(tmp_path, common: list[str], early: int, steps: int) -> dict:
+    """Train `common` for `early` steps ("early") and `steps` ("full"), and `early` + a resume to `steps` ("half");
+    checks that the resumed run ends bit-exact with the full one. Returns the resumed checkpoint."""
+    assert main(["train", *common, "--out", str(tmp_path / "early"), "--steps", str(early)]) == 0
+    assert main(["train", *common, "--out", str(tmp_path / "full"), "--steps", str(steps)]) == 0
+    assert main(["train", *common, "--out", str(tmp_path / "half"), "--steps", str(early)]) == 0
+    assert main(["train", "--resume", str(tmp_path / "half"), "--steps", str(steps), "--no-progress"]) == 0
+    resumed = load_checkpoint(tmp_path / "half")
+    _assert_same_weights(load_checkpoint(tmp_path / "full"), resumed)
+    return resumed
+
+
 def test_latent_truncation_switches_on_mid_run_reaches_g_ema_and_resumes_exactly(tmp_path):
     from gankit.build import load_generator
     from gankit.models.latent import LatentMixtureG
@@ -310,12 +322,7 @@ def test_latent_truncation_switches_on_mid_run_reaches_g_ema_and_resumes_exactly
     common = ["--preset", "toy-grid", "--no-progress", "--set", "train.batch_size=16", "--set", "model.g_width=16",
               "--set", "model.d_width=16", "--set", "tricks.schedule_steps=8", "--set", "train.ema_kimg=0.1",
               "--set", "tricks.latent_mixture_truncation=1.5", "--set", "tricks.latent_mixture_truncation_start=0.5"]
-    assert main(["train", *common, "--out", str(tmp_path / "early"), "--steps", "3"]) == 0
-    assert main(["train", *common, "--out", str(tmp_path / "full"), "--steps", "8"]) == 0
-    assert main(["train", *common, "--out", str(tmp_path / "half"), "--steps", "3"]) == 0
-    assert main(["train", "--resume", str(tmp_path / "half"), "--steps", "8", "--no-progress"]) == 0
-    full, resumed = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "half")
-    _assert_same_weights(full, resumed)
+    resumed = _early_full_and_resumed_runs(tmp_path, common, early=3, steps=8)
     assert resumed["trainer"]["schedulers"][2] == {"steps": 8}
     z = torch.randn(20_000, 2, generator=torch.Generator().manual_seed(0))
     for run, truncating in (("early", False), ("full", True)):  # switch after 0.5 x 8 = 4 steps
@@ -366,12 +373,7 @@ def test_std_anneal_reaches_g_ema_checkpoints_and_resumes_exactly(tmp_path):
               "--set", "model.d_width=16", "--set", "tricks.schedule_steps=10", "--set", "train.ema_kimg=0.1",
               "--set", "tricks.latent_mixture_std_final=0.05", "--set", "tricks.latent_mixture_anneal_start=0.2",
               "--set", "tricks.latent_mixture_anneal_end=0.6"]
-    assert main(["train", *common, "--out", str(tmp_path / "early"), "--steps", "4"]) == 0
-    assert main(["train", *common, "--out", str(tmp_path / "full"), "--steps", "8"]) == 0
-    assert main(["train", *common, "--out", str(tmp_path / "half"), "--steps", "4"]) == 0
-    assert main(["train", "--resume", str(tmp_path / "half"), "--steps", "8", "--no-progress"]) == 0
-    full, resumed = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "half")
-    _assert_same_weights(full, resumed)
+    _early_full_and_resumed_runs(tmp_path, common, early=4, steps=8)
     # 0.1 until step 2, 0.05 from step 6. G holds the std for its next step; G_ema, updated within the step,
     # the std that G's last step trained with.
     for run, no_ema, std in (("early", True, 0.075), ("early", False, 0.0875), ("full", True, 0.05), ("full", False, 0.05)):
