@@ -61,10 +61,11 @@ class LatentMixtureG(nn.Module):
     """Wraps G: `G(z [N, z_dim]) -> G_inner(means[k] + std * e)`, K components with fixed means.
 
     `means` `[K, z_dim]` are placed by `layout` (see `mixture_means`) from a private generator seeded
-    with `seed` and kept as a buffer (saved in checkpoints), and so is `std` (a `StdAnneal` may move it). `truncation` T > 0 draws each coordinate of e
-    from a standard normal truncated to [-T, T] (0 = plain normal) while the boolean buffer `truncating` is
-    set: from the start when `truncate_now`, else once a `TruncationSwitch` sets it (it is saved in
-    checkpoints and copied to G_ema like any buffer). Output shape and range are the wrapped G's.
+    with `seed` and kept as a buffer (saved in checkpoints), and so is `std` (a `StdAnneal` may move it).
+    `truncation` T > 0 draws each coordinate of e from a standard normal truncated to [-T, T] (0 = plain
+    normal) while the boolean buffer `truncating` is set: from the start when `truncate_now`, else once a
+    `TruncationSwitch` sets it (it is saved in checkpoints and copied to G_ema like any buffer). Output shape
+    and range are the wrapped G's.
     """
 
     def __init__(self, G: nn.Module, components: int, std: float, seed: int = 0, layout: str = "random",
