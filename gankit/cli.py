@@ -46,8 +46,7 @@ def _sample_parser(sub) -> None:
     p.add_argument("--format", choices=("png", "npy", "png-dir"), default=None, help="default: from --out's suffix")
     p.add_argument("--no-ema", action="store_true", help="use G instead of the weight-averaged G_ema")
     p.add_argument("--truncation", type=float, default=None, metavar="T",
-                   help="truncation trick: latents within T stds (mixture latents: each component's offsets); 0 = off; "
-                        "default: the run's tricks.sample_truncation")
+                   help=cli_eval.TRUNCATION_HELP)
     p.add_argument("--device", default="auto")
     p.add_argument("--class", dest="class_index", type=int, default=None, help="conditional G: every sample of this class")
     p.add_argument("--grid", choices=("classes",), default=None,

@@ -7,6 +7,10 @@ from pathlib import Path
 
 from gankit.errors import GankitError
 
+# `gankit eval` and `gankit sample` take the same flag.
+TRUNCATION_HELP = ("truncation trick: latents within T stds (mixture latents: each component's offsets); 0 = off; "
+                   "default: the run's tricks.sample_truncation")
+
 DATASETS_FOR_REAL = ("fashion-mnist", "digits")
 FEATURE_CHOICES = ("domain", "inception", "fashion-mnist", "digits")
 CHECKPOINT_EVAL_N = 10000
@@ -26,8 +30,7 @@ def add_parsers(sub) -> None:
                    help="add a 95%% bootstrap interval for FID (fid_ci_low, fid_ci_high) over ROUNDS resamples")
     p.add_argument("--no-ema", action="store_true", help="score G instead of G_ema")
     p.add_argument("--truncation", type=float, default=None, metavar="T",
-                   help="truncation trick: latents within T stds (mixture latents: each component's offsets); 0 = off; "
-                        "default: the run's tricks.sample_truncation")
+                   help=TRUNCATION_HELP)
     p.add_argument("--real", help="real images: a dataset name (fashion-mnist, digits) or a folder/zip")
     p.add_argument("--fake", help="generated images: a folder/zip (compare two sets, no checkpoint)")
     p.add_argument("--inception", help="path of the TorchScript Inception file")

@@ -96,11 +96,15 @@ class LatentMixtureG(nn.Module):
         state_dict.setdefault(prefix + "std", self.std.clone())
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def mixture_latents(self, z: Tensor) -> Tensor:
-        """Standard normal `z [N, z_dim]` -> mixture latents `[N, z_dim]` (deterministic in z)."""
+    def _component(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """z's first coordinate -> (component index `[N]` as float, position within its bin `[N, 1]`, uniform on [0, 1))."""
         position = torch.special.ndtr(z[:, 0]) * self.components  # normal CDF: uniform on [0, K)
         k = position.floor().clamp(0, self.components - 1)
-        within = (position - k).unsqueeze(1)  # uniform on [0, 1), independent of k
+        return k, (position - k).unsqueeze(1)  # the position is independent of k
+
+    def mixture_latents(self, z: Tensor) -> Tensor:
+        """Standard normal `z [N, z_dim]` -> mixture latents `[N, z_dim]` (deterministic in z)."""
+        k, within = self._component(z)
         if self.truncation > 0 and self.truncating:
             # Truncated normal on [-T, T] for every coordinate of e (through its uniform): a component's latents
             # stay within T stds of its mean, so the latents between components, where G must jump from one
@@ -123,9 +127,8 @@ class LatentMixtureG(nn.Module):
         target = normal_tail(truncation)
         if target <= low:
             return z
-        position = torch.special.ndtr(z[:, 0]) * self.components
-        k = position.floor().clamp(0, self.components - 1)
-        uniform = torch.cat([(position - k).unsqueeze(1), torch.special.ndtr(z[:, 1:])], dim=1)
+        k, within = self._component(z)
+        uniform = torch.cat([within, torch.special.ndtr(z[:, 1:])], dim=1)
         # Map the uniforms so that low + u' (1 - 2 low) is uniform on [target, 1 - target].
         squeezed = (target - low + uniform * (1 - 2 * target)) / (1 - 2 * low)
         first = (k.unsqueeze(1) + squeezed[:, :1]) / self.components  # back to z's first coordinate's CDF
