@@ -85,7 +85,10 @@ class EvalConfig:
     metrics: list = field(default_factory=list)  # fid | kid | is | prdc | modes | accuracy; [] = modes (toy), fid (images)
     n: int = 0  # generated samples per evaluation; 0 = protocol default: 2,500 for toy data, 2,000 images
     features: str = "domain"  # domain (gankit's classifier for the dataset) | inception
-    split: str = "test"  # real split the samples are compared with
+    # Real split evaluations during training compare with (and best.pt is chosen on): "val", held out of the
+    # training images (digits 143, Fashion-MNIST 5,000), never "test"; the test split is scored once at the end.
+    # `gankit eval` compares with test unless --split says otherwise.
+    split: str = "val"
     patience: int = 0  # stop training after this many evaluations without a new best; 0 = never
 
 
@@ -382,6 +385,12 @@ def _validate_eval(cfg: Config) -> None:
         _require(name in METRIC_NAMES, f"eval.metrics: '{name}' is unknown; choose from {', '.join(METRIC_NAMES)}")
     if cfg.data.name == "toy":
         _require(all(m == "modes" for m in e.metrics), "2-D toy data is evaluated with eval.metrics=[modes] only")
+    if cfg.data.name in ("fashion-mnist", "digits"):
+        splits = ("val", "train", "test", "trainval") + (("all",) if cfg.data.name == "digits" else ())
+        _require(e.split in splits, f"eval.split '{e.split}' is unknown; choose {', '.join(splits)} (val is held out of train)")
+        _require(not (e.every and e.split in ("test", "all")),
+                 f"eval.split={e.split} with eval.every > 0 would choose best.pt on test data; use eval.split=val "
+                 "(held out of the training images; test is scored once at the end)")
     _require("accuracy" not in e.metrics or cfg.model.conditioning == "semi-supervised",
              "eval.metrics 'accuracy' scores a semi-supervised D; use it with model.conditioning=semi-supervised")
 

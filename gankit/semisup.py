@@ -2,8 +2,11 @@
 
 A semi-supervised run (`model.conditioning=semi-supervised`, presets `ssgan-*`) trains D on
 every training image without its label, on G's fakes, and on `semi.labels_per_class`
-labelled images per class. What it produces that matters is D's class head: its accuracy
-on the real test split is the run's score (`gankit eval RUN --metrics accuracy`).
+labelled images per class. What it produces that matters is D's class head. During training
+(`eval.every`) its accuracy on the "val" split (held out of the training images, never seen by D)
+picks best.pt; its accuracy on the real test split, measured once at the end
+(`gankit.metrics.evaluate.final_test_evaluation`, or `gankit eval RUN --metrics accuracy`), is the
+run's score. Model selection never looks at the test split.
 
 The honest comparison is the same D network trained on the same labelled images alone, for
 the same number of D updates, with the same optimizer: `train_supervised_baseline`.
@@ -58,7 +61,7 @@ def evaluate_classifier(D: nn.Module, cfg: Config, split: str = "test") -> dict:
     start = time.perf_counter()
     data = load_images(replace(cfg.data, split=split))
     accuracy = d_accuracy(D, data.images, data.labels)
-    protocol = {"data": cfg.data.name, "split": split, "n": len(data), "labels_per_class": cfg.semi.labels_per_class,
+    protocol = {"data": cfg.data.name, "split": split, "train_split": cfg.data.split, "n": len(data), "labels_per_class": cfg.semi.labels_per_class,
                 "label_seed": cfg.semi.label_seed, "rule": "argmax of D's K class logits",
                 "time_s": round(time.perf_counter() - start, 3)}
     return {"accuracy": accuracy, "protocol": protocol}

@@ -171,11 +171,13 @@ def test_bad_split_raises():
 
 @pytest.mark.skipif(not REAL_FASHION.is_dir(), reason="Fashion-MNIST files not installed")
 def test_real_fashion_mnist():
-    train = load_fashion_mnist("train")
-    assert train.images.shape == (60000, 1, 28, 28) and train.images.is_contiguous()
+    train = load_fashion_mnist("train")  # the training file less its 5,000-image val share
+    assert train.images.shape == (55000, 1, 28, 28) and train.images.is_contiguous()
     assert train.images.min() == -1 and train.images.max() == 1
-    assert sorted(train.labels.unique().tolist()) == list(range(10))
-    assert torch.bincount(train.labels).tolist() == [6000] * 10
+    assert torch.bincount(train.labels).tolist() == [5500] * 10
+    val, whole = load_fashion_mnist("val"), load_fashion_mnist("trainval")
+    assert torch.bincount(val.labels).tolist() == [500] * 10
+    assert torch.bincount(whole.labels).tolist() == [6000] * 10
     test = load_fashion_mnist("test")
     assert test.images.shape == (10000, 1, 28, 28) and len(test.labels) == 10000
 
@@ -186,9 +188,11 @@ def test_digits_splits():
     train, test, full = load_digits("train"), load_digits("test"), load_digits("all", resolution=8)
     assert full.images.shape == (1797, 1, 8, 8)
     assert train.images.shape[1:] == (1, 32, 32)
-    assert len(train.labels) + len(test.labels) == 1797
-    assert abs(len(train.labels) / 1797 - 0.8) < 0.01
-    for labels in (train.labels, test.labels):
+    val, trainval = load_digits("val"), load_digits("trainval")
+    assert len(train.labels) + len(val.labels) == len(trainval.labels)
+    assert len(trainval.labels) + len(test.labels) == 1797
+    assert abs(len(trainval.labels) / 1797 - 0.8) < 0.01 and abs(len(val.labels) / len(trainval.labels) - 0.1) < 0.01
+    for labels in (train.labels, val.labels, test.labels):
         assert sorted(labels.unique().tolist()) == list(range(10))  # every class in both splits
     assert full.images.min() == -1 and full.images.max() == 1
     assert train.class_names == [str(d) for d in range(10)]
@@ -394,7 +398,7 @@ def test_data_limit_cuts_the_training_stream_only():
     cfg = resolve("dcgan-digits", None, ["data.limit=100", "data.resolution=8", "train.batch_size=16"])
     data = build_data(cfg, torch.device("cpu"))
     assert data.sampler.num_items == 100
-    assert torch.equal(data.sampler.images, load_digits("all", resolution=8).images[:100])
+    assert torch.equal(data.sampler.images, load_digits("train", resolution=8).images[:100])  # the preset trains on train
     with pytest.raises(GankitError, match="data.limit must be >= 0"):
         resolve("dcgan-digits", None, ["data.limit=-1"])
     with pytest.raises(GankitError, match="toy data"):

@@ -11,8 +11,10 @@ import torch
 from gankit.data import ImageData, resize_images, scale_to_unit
 from gankit.errors import GankitError
 
-_SPLITS = ("train", "test", "all")
-_TRAIN_FRACTION = 0.8
+_SPLITS = ("train", "val", "test", "trainval", "all")
+_TRAIN_FRACTION = 0.8  # of each class: train + val; the rest is test
+_VAL_FRACTION = 0.1  # of each class's train + val share: held out as val (about 144 images)
+_SPLIT_SEED = 0  # the one fixed permutation every split is cut from
 _SOURCE: dict[str, np.ndarray] = {}  # the decoded sklearn arrays, loaded once per process
 
 
@@ -29,16 +31,24 @@ def _source() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _split_indices(labels: np.ndarray, split: str) -> np.ndarray:
-    """Stratified, deterministic split: within each class, the first 80% in a fixed
-    RandomState(0) permutation go to "train", the rest to "test". Returns sorted indices."""
+    """Stratified, deterministic split; returns sorted indices.
+
+    Within each class, in one fixed RandomState(0) permutation: the first 80% are "trainval",
+    the rest "test". The last 10% of the trainval share are "val" (held out for choosing
+    best.pt), the others "train". So train, val and test are disjoint, trainval = train + val
+    and "all" is every image.
+    """
     if split == "all":
         return np.arange(len(labels))
-    order = np.random.RandomState(0).permutation(len(labels))
+    order = np.random.RandomState(_SPLIT_SEED).permutation(len(labels))
     chosen = []
     for cls in np.unique(labels):
         members = order[labels[order] == cls]  # this class, in permutation order
-        n_train = int(round(_TRAIN_FRACTION * len(members)))
-        chosen.append(members[:n_train] if split == "train" else members[n_train:])
+        n_trainval = int(round(_TRAIN_FRACTION * len(members)))
+        n_train = n_trainval - int(round(_VAL_FRACTION * n_trainval))
+        parts = {"train": members[:n_train], "val": members[n_train:n_trainval],
+                 "trainval": members[:n_trainval], "test": members[n_trainval:]}
+        chosen.append(parts[split])
     return np.sort(np.concatenate(chosen))
 
 
@@ -47,10 +57,12 @@ def load_digits(split: str = "train", resolution: int = 32) -> ImageData:
 
     Returns images `[N, 1, R, R]` float32 in `[-1, 1]` (pixel values 0..16 mapped linearly,
     then bilinear resize to R = `resolution`), labels `[N]` int64 in 0..9, class names "0".."9".
-    N is 1797 for "all", about 80% of it for "train" and the rest for "test".
+    Splits (disjoint, stratified, fixed): "train" 1,295 images, "val" 143 (held out of the
+    training images, for choosing best.pt), "test" 359; "trainval" = train + val (1,438) and
+    "all" = all 1,797. Train on "train"; evaluate on "val" during training and on "test" once.
     """
     if split not in _SPLITS:
-        raise GankitError(f"unknown digits split {split!r}; use 'train', 'test' or 'all'")
+        raise GankitError(f"unknown digits split {split!r}; use 'train', 'val', 'test', 'trainval' or 'all'")
     if not isinstance(resolution, int) or resolution < 1:
         raise GankitError(f"resolution must be a positive int, got {resolution!r}")
     pixels_np, labels_np = _source()

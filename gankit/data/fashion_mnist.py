@@ -2,6 +2,11 @@
 
 The IDX files are parsed here with numpy (gzip or raw), so no torchvision is needed.
 Decoded uint8 arrays are cached per process, so a second load is instant.
+
+Splits: the 60,000-image training file is cut once, by a fixed seed, into "train" (55,000) and
+"val" (5,000, 500 per class: held out for choosing best.pt during training); "trainval" is the
+whole training file and "test" the 10,000-image test file. Train on "train", evaluate on "val"
+during training and on "test" once at the end.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ _FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+# split -> the file it is cut from; "train" and "val" are disjoint parts of the training file.
+_SPLIT_FILE = {"train": "train", "val": "train", "trainval": "train", "test": "test"}
+VAL_FRACTION = 1 / 12  # of each class of the training file: 500 of 6,000, 5,000 images in all
+VAL_SEED = 0  # the fixed permutation val is drawn from
 _IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dims
 _LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dim
 
@@ -156,6 +165,24 @@ def _load_arrays(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return _CACHE[key]
 
 
+def split_indices(labels: np.ndarray, split: str) -> np.ndarray:
+    """Sorted indices of `split` ("train", "val", "trainval") into the training file's `labels` `[N]`.
+
+    val: within each class, the first round(N_class / 12) images of one fixed RandomState(0)
+    permutation (500 per class for the real file); train: the rest of the file.
+    """
+    if split == "trainval":
+        return np.arange(len(labels))
+    order = np.random.RandomState(VAL_SEED).permutation(len(labels))
+    val = []
+    for cls in np.unique(labels):
+        members = order[labels[order] == cls]  # this class, in permutation order
+        val.append(members[:int(round(VAL_FRACTION * len(members)))])
+    in_val = np.zeros(len(labels), dtype=bool)
+    in_val[np.concatenate(val) if val else []] = True
+    return np.flatnonzero(in_val if split == "val" else ~in_val)
+
+
 def _resolve_dir(root: str | Path | None, download: bool) -> Path:
     if root is not None:
         directory = Path(root).expanduser()
@@ -187,17 +214,21 @@ def load_fashion_mnist(
 ) -> ImageData:
     """Load a Fashion-MNIST split as `ImageData`.
 
-    Returns images `[N, 1, R, R]` float32 in `[-1, 1]` (N = 60000 train, 10000 test, R =
-    `resolution`; R != 28 is a bilinear antialiased resize), labels `[N]` int64 in 0..9.
+    Returns images `[N, 1, R, R]` float32 in `[-1, 1]` (N = 55,000 train, 5,000 val, 60,000
+    trainval, 10,000 test; see the module docstring; R = `resolution`, R != 28 is a bilinear
+    antialiased resize), labels `[N]` int64 in 0..9.
     `root` pins the directory (else the standard places are searched); if the files are
     missing and `download` is True they are fetched from Zalando's site.
     """
-    if split not in _FILES:
-        raise GankitError(f"unknown Fashion-MNIST split {split!r}; use 'train' or 'test'")
+    if split not in _SPLIT_FILE:
+        raise GankitError(f"unknown Fashion-MNIST split {split!r}; use 'train', 'val', 'test' or 'trainval'")
     if not isinstance(resolution, int) or resolution < 1:
         raise GankitError(f"resolution must be a positive int, got {resolution!r}")
     directory = _resolve_dir(root, download)
-    images_u8, labels_u8 = _load_arrays(directory, split)
+    images_u8, labels_u8 = _load_arrays(directory, _SPLIT_FILE[split])
+    if split in ("train", "val"):
+        index = split_indices(labels_u8, split)
+        images_u8, labels_u8 = images_u8[index], labels_u8[index]
     images = scale_to_unit(torch.from_numpy(images_u8).unsqueeze(1), 255.0)
     images = resize_images(images, (resolution, resolution))
     labels = torch.from_numpy(labels_u8.astype(np.int64))

@@ -13,6 +13,7 @@ training stream (and so exact resume) untouched.
 
 import hashlib
 import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -43,6 +44,13 @@ PRIMARY: dict[str, tuple[str, bool]] = {
 }
 IMAGE_MODES_PRIMARY = ("class_kl", True)
 
+# Datasets with named splits, and the disjoint parts each split name holds: an evaluation leaks when the
+# split it compares with shares a part with the split the run trained on (gankit.data.digits/fashion_mnist).
+SPLIT_DATASETS = ("fashion-mnist", "digits")
+SPLIT_PARTS: dict[str, set[str]] = {"train": {"train"}, "val": {"val"}, "test": {"test"},
+                                    "trainval": {"train", "val"}, "all": {"train", "val", "test"}}
+FINAL_SPLIT = "test"  # scored once at the end of a run that chose best.pt on eval.split
+
 
 def default_metrics(data: DataConfig) -> list[str]:
     return ["modes"] if data.name == "toy" else ["fid"]
@@ -66,6 +74,30 @@ def domain_network(dataset: str) -> str:
     )
 
 
+def split_protocol(data: DataConfig, split: str) -> dict:
+    """`{"train_split", "leak"}`: the split the run trained on, and whether the real `split` it is
+    scored against shares images with it. Toy data is compared with fresh draws of its mixture
+    (never a leak); folder data has no held-out split, so it is scored on its own training images."""
+    if data.name == "toy":
+        return {"leak": False}
+    if data.name not in SPLIT_DATASETS:
+        return {"train_split": "all", "leak": True}
+    shared = SPLIT_PARTS.get(data.split, {data.split}) & SPLIT_PARTS.get(split, {split})
+    return {"train_split": data.split, "leak": bool(shared)}
+
+
+def warn_if_leak(data: DataConfig, split: str, protocol: dict) -> None:
+    """Print one warning line to stderr when `protocol` says the score was made on training images."""
+    if not protocol.get("leak"):
+        return
+    if data.name not in SPLIT_DATASETS:
+        print(f"warning: {data.name} data has no held-out split; this score compares with the training images "
+              "(recorded as leak: true)", file=sys.stderr)
+        return
+    print(f"warning: scoring on {data.name} split '{split}', which shares images with the training split "
+          f"'{data.split}'; the score is optimistic (leak: true); train on data.split=train", file=sys.stderr)
+
+
 def cache_dir() -> Path:
     root = os.environ.get("GANKIT_DATA") or Path.home() / ".cache" / "gankit"
     return Path(root) / "refstats"
@@ -74,7 +106,8 @@ def cache_dir() -> Path:
 def _data_identity(data: DataConfig, split: str) -> str:
     h, w = resolution_hw(data.resolution)
     if data.name != "folder":
-        return f"{data.name}-{split}-{h}x{w}"
+        # "train" lost its val share when val was cut out of it: a new name, so old cached stats are not reused.
+        return f"{data.name}-{'train.v2' if split == 'train' else split}-{h}x{w}"
     # A folder has no split; its path and modification time stand for its contents.
     path = Path(data.path).expanduser().resolve()
     stamp = f"{path}:{path.stat().st_mtime_ns if path.exists() else 0}:{data.channels}:{data.crop}"
@@ -173,15 +206,21 @@ def evaluate_generator(G: nn.Module, cfg: Config, *, metrics: list[str] | None =
         results = score_features(metrics, real, fake_features, fake_logits, bootstrap)
         protocol.update({"features": feature_protocol(network, inception_path), "data": cfg.data.name,
                          "split": split if cfg.data.name != "folder" else "all", "n_real": real["n"], "n_fake": n})
+    protocol.update(split_protocol(cfg.data, split))
+    warn_if_leak(cfg.data, split, protocol)
     protocol["time_s"] = round(time.perf_counter() - start, 3)
     return {**results, "protocol": protocol}
 
 
 def evaluate_run(G: nn.Module, D: nn.Module | None, cfg: Config, metrics: list[str] | None = None,
                  **kwargs) -> dict:
-    """`evaluate_generator` for G's metrics, plus (for 'accuracy') the test accuracy of a
-    semi-supervised D's class head, split `kwargs['split']` or `cfg.eval.split`."""
+    """`evaluate_generator` for G's metrics, plus (for 'accuracy') the accuracy of a semi-supervised D's
+    class head, both on the real split `kwargs['split']` or `cfg.eval.split` ("val" by default: what
+    evaluation during training and best.pt use; `gankit eval` passes "test").
+
+    The protocol records `split`, `train_split` and `leak` (the split shares images with training)."""
     metrics = metrics or cfg.eval.metrics or default_metrics(cfg.data)
+    split = kwargs.get("split") or cfg.eval.split
     g_metrics = [m for m in metrics if m != "accuracy"]
     result = evaluate_generator(G, cfg, metrics=g_metrics, **kwargs) if g_metrics else {}
     if "accuracy" in metrics:
@@ -189,7 +228,41 @@ def evaluate_run(G: nn.Module, D: nn.Module | None, cfg: Config, metrics: list[s
 
         if D is None:
             raise GankitError("'accuracy' needs the discriminator's weights; this checkpoint has none")
-        classifier = evaluate_classifier(D, cfg, kwargs.get("split") or cfg.eval.split)
+        classifier = evaluate_classifier(D, cfg, split)
         result["accuracy"] = classifier["accuracy"]
         result.setdefault("protocol", {"metrics": metrics})["classifier"] = classifier["protocol"]
+    protocol = result.setdefault("protocol", {"metrics": metrics})
+    if "leak" not in protocol:  # accuracy alone: evaluate_generator did not run, so record and warn here
+        protocol.update({"split": split, **split_protocol(cfg.data, split)})
+        warn_if_leak(cfg.data, split, protocol)
+    return result
+
+
+def final_test_evaluation(checkpoint: str | Path, device: torch.device | str = "cpu", *,
+                          split: str = FINAL_SPLIT, use_cache: bool = True) -> dict | None:
+    """Score a run's selected checkpoint (its best.pt) once on the test split, after training.
+
+    During training, best.pt is chosen on `cfg.eval.split` (val, held out of the training images);
+    this is the one look at test data. Same metrics, n, seed and truncation as the evaluations during
+    training, so the val and test numbers compare. G_ema is scored when the run kept one (else G);
+    D is loaded for 'accuracy'. Returns None when the run did not evaluate during training
+    (`eval.every` = 0) or its data has no test split (toy, folder); else the `evaluate_run` result,
+    whose protocol adds `selected_on` (the split best.pt was chosen on) and `checkpoint_step`.
+    """
+    from gankit.build import build_models, load_generator, place_model
+    from gankit.train.checkpoint import load_model_state
+
+    G, cfg, state, which = load_generator(checkpoint, str(device), False)
+    if not cfg.eval.every or cfg.data.name not in SPLIT_DATASETS:
+        return None
+    metrics = cfg.eval.metrics or default_metrics(cfg.data)
+    D = None
+    if "accuracy" in metrics:
+        D = build_models(cfg)[1]
+        load_model_state(D, state["D"], "discriminator", checkpoint)
+        place_model(D, next(G.parameters()).device, G.out_shape)
+    result = evaluate_run(G, D, cfg, metrics=metrics, split=split, seed=cfg.seed, which=which,
+                          device=next(G.parameters()).device, use_cache=use_cache,
+                          truncation=cfg.tricks.sample_truncation)
+    result["protocol"].update({"selected_on": cfg.eval.split, "checkpoint_step": state["step"]})
     return result
