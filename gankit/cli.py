@@ -18,17 +18,21 @@ RESUME_CHANGEABLE = ("train.steps", "log.", "device", "runtime.compile", "runtim
 
 
 def _train_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a GAN from a preset and/or config file")
+    p = sub.add_parser("train", help="train a GAN from a preset and/or config file",
+                       description="Train a GAN. The config is built as: dataclass defaults, then --preset, then "
+                                   "--config, then each --set (and the shortcuts below). Check what a command "
+                                   "will run with --dry-run (prints the resolved config, trains nothing); "
+                                   "list the presets with `gankit presets`.")
     p.add_argument("--preset", help="preset name (see `gankit presets`)")
     p.add_argument("--config", help="YAML file of config keys, applied after the preset")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one key, e.g. train.steps=500")
     p.add_argument("--out", help="run directory (default: a new runs/NNNNN-PRESET)")
     p.add_argument("--resume", metavar="RUN_DIR_OR_CKPT", help="continue a run from its latest checkpoint")
     p.add_argument("--steps", type=int, help="shortcut for --set train.steps=N")
-    p.add_argument("--seed", type=int, help="shortcut for --set seed=S")
+    p.add_argument("--seed", type=int, help="seed of weights, data order and noise (shortcut for --set seed=S)")
     p.add_argument("--data", help="shortcut for --set data.path=PATH (image folder/zip, or Fashion-MNIST IDX dir)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (shortcut for --set device=...)")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit without training")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--threads", type=int, help="CPU threads (shortcut for --set runtime.threads=N); use 1 per job "
                    "when several jobs share a small CPU")
@@ -47,7 +51,7 @@ def _sample_parser(sub) -> None:
     p.add_argument("--no-ema", action="store_true", help="use G instead of the weight-averaged G_ema")
     p.add_argument("--truncation", type=float, default=None, metavar="T",
                    help=cli_eval.TRUNCATION_HELP)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (CUDA, else Apple MPS, else CPU) | cpu | cuda | cuda:N | mps")
     p.add_argument("--class", dest="class_index", type=int, default=None, help="conditional G: every sample of this class")
     p.add_argument("--grid", choices=("classes",), default=None,
                    help="classes: one row per class, --n per row (conditional G)")
@@ -59,7 +63,9 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _sample_parser(sub)
-    sub.add_parser("presets", help="list the presets with a one-line description each")
+    sub.add_parser("presets", help="list the presets with a one-line description each",
+                   description="List gankit's presets (gankit/presets/*.yaml), one line each; use one with "
+                               "`gankit train --preset NAME` (add --dry-run to see its full config).")
     cli_eval.add_parsers(sub)
     bench.add_parser(sub)
     cli_cond.add_parsers(sub)

@@ -12,18 +12,22 @@ def add_parsers(sub) -> None:
     e.add_argument("checkpoint", help="checkpoint .pt file or run directory")
     e.add_argument("--per-class", type=int, required=True, help="images per class")
     e.add_argument("--out", required=True, help="new (or empty) directory; gets one subfolder per class")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=int, default=0, help="seed of the generated images' noise (default 0)")
     e.add_argument("--no-ema", action="store_true", help="use G instead of G_ema")
-    e.add_argument("--device", default="auto")
-    c = sub.add_parser("cas", help="conditional accuracy and Classification Accuracy Score of a conditional checkpoint")
+    e.add_argument("--device", default="auto", help="auto (CUDA, else Apple MPS, else CPU) | cpu | cuda | cuda:N | mps")
+    c = sub.add_parser("cas", help="conditional accuracy and Classification Accuracy Score of a conditional checkpoint",
+                       description="Conditional accuracy: the shipped domain classifier's accuracy on G's samples "
+                                   "per class. CAS: a fresh classifier trained on G's samples only, tested on the "
+                                   "dataset's real test split; beside it (unless --no-real) the same network trained "
+                                   "on as many real images of the train split, tested on the same test split.")
     c.add_argument("checkpoint", help="checkpoint .pt file or run directory")
     c.add_argument("--per-class", type=int, default=1000, help="generated training images per class (default 1000)")
     c.add_argument("--epochs", type=int, default=3, help="classifier training epochs (default 3)")
-    c.add_argument("--no-real", action="store_true", help="skip the real-data baseline")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--no-real", action="store_true", help="skip the real-data baseline (the same network trained on real train-split images)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the samples' noise, the real subset and the classifier (default 0)")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.add_argument("--no-ema", action="store_true", help="use G instead of G_ema")
-    c.add_argument("--device", default="auto")
+    c.add_argument("--device", default="auto", help="auto (CUDA, else Apple MPS, else CPU) | cpu | cuda | cuda:N | mps")
 
 
 def cmd_export(args) -> int:

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ TRUNCATION_HELP = ("truncation trick: latents within T stds (mixture latents: ea
 DATASETS_FOR_REAL = ("fashion-mnist", "digits")
 FEATURE_CHOICES = ("domain", "inception", "fashion-mnist", "digits")
 CHECKPOINT_EVAL_N = 10000
+FEATURES_DIR_ENV = "GANKIT_FEATURES_DIR"  # = gankit.metrics.features.FEATURES_DIR_ENV (not imported: keeps the CLI light)
 
 
 def add_parsers(sub) -> None:
@@ -23,8 +25,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--n", type=int, default=None, help="generated samples (default 10000; 2500 for 2-D data)")
     p.add_argument("--features", choices=FEATURE_CHOICES, default="domain",
                    help="domain = gankit's classifier for the dataset; inception = the standard FID network")
-    p.add_argument("--split", default="test", help="real split to compare with (default test)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", default="test",
+                   help="real split to compare with: test (default), val (held out of train), train, trainval; "
+                        "digits also all. A split the run trained on is flagged: a warning and leak: true")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated samples' noise (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--bootstrap", type=int, default=0, metavar="ROUNDS",
                    help="add a 95%% bootstrap interval for FID (fid_ci_low, fid_ci_high) over ROUNDS resamples")
@@ -35,13 +39,17 @@ def add_parsers(sub) -> None:
     p.add_argument("--fake", help="generated images: a folder/zip (compare two sets, no checkpoint)")
     p.add_argument("--inception", help="path of the TorchScript Inception file")
     p.add_argument("--no-cache", action="store_true", help="recompute the real statistics")
-    p.add_argument("--device", default="auto")
-    f = sub.add_parser("features", help="train gankit's domain feature networks")
-    f.add_argument("action", choices=("train",))
-    f.add_argument("name", choices=DATASETS_FOR_REAL)
+    p.add_argument("--features-dir", metavar="DIR",
+                   help="domain networks retrained by `gankit features train` (default: the shipped ones, or "
+                        "$GANKIT_FEATURES_DIR); their own sha256 goes in the protocol")
+    p.add_argument("--device", default="auto", help="auto (CUDA, else Apple MPS, else CPU) | cpu | cuda | cuda:N | mps")
+    f = sub.add_parser("features", help="train gankit's domain feature networks (to your cache, never over the shipped ones)")
+    f.add_argument("action", choices=("train",), help="train: fit the network on the dataset's train split")
+    f.add_argument("name", choices=DATASETS_FOR_REAL, help="which dataset's classifier: fashion-mnist or digits")
     f.add_argument("--epochs", type=int, default=None, help="default: 10 for fashion-mnist, 40 for digits (as shipped)")
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--out", help="directory for <name>.pt and <name>.json (default: the shipped weights)")
+    f.add_argument("--seed", type=int, default=0, help="seed of the initial weights and batch order (default 0)")
+    f.add_argument("--out", help="directory for <name>.pt and <name>.json (default: $GANKIT_DATA/features, else "
+                                 "~/.cache/gankit/features); evaluate with it via gankit eval --features-dir")
 
 
 def _parse_metrics(text: str | None) -> list[str] | None:
@@ -164,7 +172,19 @@ def cmd_eval(args) -> int:
         raise GankitError("nothing to evaluate: give a CHECKPOINT or --real DIR_OR_DATASET --fake DIR")
     if args.truncation and not args.checkpoint:
         raise GankitError("--truncation samples a generator; give a CHECKPOINT (folders are scored as they are)")
-    result = eval_checkpoint(args, metrics) if args.checkpoint else eval_folders(args, metrics)
+    previous = os.environ.get(FEATURES_DIR_ENV)
+    if args.features_dir:
+        if not Path(args.features_dir).expanduser().is_dir():
+            raise GankitError(f"--features-dir {args.features_dir} is not a directory; give the --out of `gankit features train`")
+        os.environ[FEATURES_DIR_ENV] = args.features_dir  # read by gankit.metrics.features wherever it loads
+    try:
+        result = eval_checkpoint(args, metrics) if args.checkpoint else eval_folders(args, metrics)
+    finally:
+        if args.features_dir:  # an in-process caller (the tests) keeps its own environment
+            if previous is None:
+                os.environ.pop(FEATURES_DIR_ENV, None)
+            else:
+                os.environ[FEATURES_DIR_ENV] = previous
     _print_result(result, args.json)
     return 0
 
@@ -173,6 +193,10 @@ def cmd_features(args: argparse.Namespace) -> int:
     from gankit.metrics import train_domain_classifier
 
     epochs = args.epochs or {"fashion-mnist": 10, "digits": 40}[args.name]
-    info = train_domain_classifier(args.name, epochs, seed=args.seed, out=Path(args.out) if args.out else None)
-    print(f"{args.name}: test accuracy {info['test_accuracy']:.4f}, sha256 {info['sha256'][:16]}...", file=sys.stderr)
+    from gankit.metrics.features import user_features_dir
+
+    out = Path(args.out) if args.out else user_features_dir()
+    info = train_domain_classifier(args.name, epochs, seed=args.seed, out=out)
+    print(f"{args.name}: test accuracy {info['test_accuracy']:.4f}, sha256 {info['sha256'][:16]}... written to {out}; "
+          f"evaluate with it: gankit eval RUN --features-dir {out}", file=sys.stderr)
     return 0

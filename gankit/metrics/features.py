@@ -32,7 +32,21 @@ import torch.nn.functional as F
 
 from gankit.errors import GankitError
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"  # the shipped networks: gankit never writes here
+# A directory of retrained networks (`gankit features train`) that evaluation uses instead of the shipped ones.
+FEATURES_DIR_ENV = "GANKIT_FEATURES_DIR"
+
+
+def user_features_dir() -> Path:
+    """Where `gankit features train` writes by default: `$GANKIT_DATA/features`, else `~/.cache/gankit/features`."""
+    root = os.environ.get("GANKIT_DATA")
+    return (Path(root).expanduser() if root else Path.home() / ".cache" / "gankit") / "features"
+
+
+def active_weights_dir() -> Path:
+    """The domain networks evaluation loads: `$GANKIT_FEATURES_DIR` when set, else the shipped `WEIGHTS_DIR`."""
+    given = os.environ.get(FEATURES_DIR_ENV)
+    return Path(given).expanduser().resolve() if given else WEIGHTS_DIR
 
 # name -> architecture and training recipe. `shift` is the max random translation in pixels;
 # `flip` allows horizontal flips (fine for clothes, wrong for digits).
@@ -185,7 +199,8 @@ def train_domain_classifier(name: str, epochs: int, seed: int = 0, out: Path | N
 
     Adam with cosine decay, batch 128 (64 for digits), light augmentation (see
     `DOMAIN_NETWORKS`). The weights are stored as an fp16 state dict in `<out>/<name>.pt`
-    (`out` defaults to the shipped `gankit/metrics/weights/`) and described in `<out>/<name>.json`;
+    (`out` defaults to `user_features_dir()`; the shipped `gankit/metrics/weights/` is refused, so
+    shipped scores stay reproducible) and described in `<out>/<name>.json`;
     the test accuracy recorded there is measured on the full test split with the fp16 weights.
     Returns the JSON record as a dict.
     """
@@ -193,6 +208,10 @@ def train_domain_classifier(name: str, epochs: int, seed: int = 0, out: Path | N
         raise GankitError(f"unknown domain network {name!r}; choose one of: {', '.join(DOMAIN_NETWORKS)}")
     if epochs < 1:
         raise GankitError(f"epochs must be >= 1, got {epochs}")
+    out_dir = Path(out).expanduser() if out is not None else user_features_dir()
+    if out_dir.resolve() == WEIGHTS_DIR:
+        raise GankitError(f"{out_dir} holds gankit's shipped feature networks and is never overwritten; "
+                          "pass another --out (evaluate with it via --features-dir or $GANKIT_FEATURES_DIR)")
     spec = DOMAIN_NETWORKS[name]
     arch = {k: spec[k] for k in ("in_channels", "num_classes", "resolution", "width")}
     train, test = load_split(name, "train"), load_split(name, "test")
@@ -209,7 +228,6 @@ def train_domain_classifier(name: str, epochs: int, seed: int = 0, out: Path | N
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     model.load_state_dict(state)
     accuracy = classifier_accuracy(model, test.images, test.labels)
-    out_dir = Path(out) if out is not None else WEIGHTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     pt_path = out_dir / f"{name}.pt"
     _write_atomic(pt_path, lambda p: torch.save(state, p))
@@ -241,14 +259,14 @@ def _load_domain_cached(name: str, device: str, weights_dir: Path) -> tuple[Doma
 
 def load_domain_classifier(name: str, device: str | torch.device = "cpu",
                            weights_dir: Path | None = None) -> tuple[DomainClassifier, dict]:
-    """Load a shipped domain classifier: `(model in eval mode, info dict from its JSON)`.
+    """Load a domain classifier: `(model in eval mode, info dict from its JSON)`.
 
-    Verifies the weights file's sha256 against the JSON. Cached per (name, device, dir), so
+    From `weights_dir`, else `active_weights_dir()` (`$GANKIT_FEATURES_DIR`, else the shipped ones). Verifies the weights file's sha256 against the JSON. Cached per (name, device, dir), so
     the same model object is returned each time: do not train or modify it.
     """
     if name not in DOMAIN_NETWORKS:
         raise GankitError(f"unknown domain network {name!r}; choose one of: {', '.join(DOMAIN_NETWORKS)}")
-    directory = Path(weights_dir).resolve() if weights_dir is not None else WEIGHTS_DIR
+    directory = Path(weights_dir).resolve() if weights_dir is not None else active_weights_dir()
     return _load_domain_cached(name, str(torch.device(device)), directory)
 
 
@@ -432,5 +450,8 @@ def feature_protocol(network: str, inception_path: str | Path | None = None) -> 
     _, info = _load_network(network, "cpu", inception_path)
     resize = ("8-bit quantise, grey->RGB, bilinear to 299x299 (no antialias)" if network == "inception"
               else f"RGB->grey mean, bilinear antialias to {info['resolution']}x{info['resolution']}")
+    # A retrained domain network has its own sha256; "weights" also names where it came from.
+    source = {"inception_kind": info["kind"]} if network == "inception" else {
+        "weights": "shipped" if active_weights_dir() == WEIGHTS_DIR else str(active_weights_dir())}
     return {"network": network, "weights_sha256": info["sha256"], "resolution": info["resolution"],
-            "resize": resize, **({"inception_kind": info["kind"]} if network == "inception" else {})}
+            "resize": resize, **source}
