@@ -1,6 +1,8 @@
 """scikit-learn's bundled 8x8 handwritten digits (1,797 images), available offline.
 
-A tiny real image set: good for fast tests and CPU demos of conditional models.
+A tiny real image set: good for fast tests and CPU demos of conditional models. Its splits are
+fixed and disjoint: "train" (train on it), "val" (held out of the training images; evaluation during
+training and best.pt use it) and "test" (scored once at the end); see `load_digits`.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 Every result is a flat dict of numbers plus a `protocol` dict that says how it was
 made — feature network and its weights' sha256, resize rule, n_real, n_fake, real
-split, G or G_ema, truncation, seed, gankit version and time taken — because a
-score is only comparable with another made the same way.
+split, the split the run trained on and whether the two share images (`leak`, with a
+warning), G or G_ema, truncation, seed, gankit version and time taken — because a
+score is only comparable with another made the same way. Runs choose best.pt on the
+"val" split; `final_test_evaluation` scores it once on "test" after training.
 
 Real (reference) features are cached on disk, keyed by dataset, split, resolution,
 feature network hash and n_real, so a second evaluation does not recompute them.
