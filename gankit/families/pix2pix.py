@@ -82,6 +82,17 @@ def validate_pix2pix(cfg: Config) -> None:
         raise GankitError("pix2pix does not support runtime.precision=fp16 (no loss scaling); use bf16 or fp32")
 
 
+def l1_term(fake: Tensor, target: Tensor) -> Tensor:
+    """pix2pix's L1 distance: mean |fake - target| over every value (scalar; the paper's ||y - G(x)||_1)."""
+    return (fake.float() - target.float()).abs().mean()
+
+
+def d_objective(d_loss, real_scores: Tensor, fake_scores: Tensor, real_label: float = 1.0) -> Tensor:
+    """D's pix2pix loss: half the adversarial `d_loss` over the patch-score maps (the paper halves it
+    "to slow down the rate at which D learns relative to G")."""
+    return 0.5 * d_loss(real_scores, fake_scores, real_label)
+
+
 def domain_channels(cfg: Config) -> tuple[int, int]:
     """(channels of A, channels of B): 1 and 1 for fashion-edges, data.channels for both of a paired folder."""
     return (1, 1) if cfg.data.name == "fashion-edges" else (cfg.data.channels, cfg.data.channels)
@@ -212,13 +223,13 @@ class Pix2Pix:
             with autocast(self.device, self.precision):
                 real_scores = self.D_run(torch.cat([a, b], dim=1)).float()
                 fake_scores = self.D_run(torch.cat([a, fake.detach()], dim=1)).float()
-                d_loss = 0.5 * self.d_loss(real_scores, fake_scores, self.real_label)
+                d_loss = d_objective(self.d_loss, real_scores, fake_scores, self.real_label)
             self._update(d_loss, "d")
             stats.update(d_loss=d_loss.detach(), real_score=real_scores.detach().mean(),
                          fake_score=fake_scores.detach().mean())
         # G step: fool the updated D on (a, G(a)) and stay close to b in L1. The bare D scores here
         # (no DDP sync needed: D's parameters are frozen for this backward).
-        l1 = (fake.float() - b).abs().mean()
+        l1 = l1_term(fake, b)
         g_loss = self.l1_weight * l1
         if self.adversarial:
             self.D.requires_grad_(False)
