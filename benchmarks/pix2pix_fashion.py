@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n", type=int, default=10000, help="test pairs scored")
-    parser.add_argument("--out", default="benchmarks/out/pix2pix_fashion", help="where the grids go")
+    parser.add_argument("--out", default="runs/bench/pix2pix_fashion", help="where the grids go")
     parser.add_argument("--set", action="append", default=[], help="config override for both variants")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
