@@ -22,7 +22,7 @@ def train_for(preset: str, budget_s: float, sets: list[str]):
     """Train `preset` until `budget_s` seconds pass; returns (G_ema or G, steps done)."""
     cfg = resolve(preset, None, ["device=cpu", "train.steps=1000000", *sets])
     training = prepare_training(cfg)
-    trainer = training.trainer
+    trainer = training.family.trainer
     steps = train_for_seconds(training, budget_s)
     # The weight average when the preset keeps one: it is what `gankit sample` and `gankit cas` use.
     return (trainer.ema.G_ema if trainer.ema is not None else trainer.G), steps

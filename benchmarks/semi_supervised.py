@@ -24,7 +24,7 @@ def train_gan(preset: str, seed: int, sets: list[str]) -> tuple[dict, float, obj
     """Train the semi-supervised GAN; returns (test accuracy result, seconds, cfg)."""
     cfg = resolve(preset, None, ["device=cpu", f"seed={seed}", *sets])
     training = prepare_training(cfg)
-    trainer, data = training.trainer, training.data
+    trainer, data = training.family.trainer, training.family.data
     start = time.perf_counter()
     for _ in range(cfg.train.steps):
         trainer.train_step(data.next_batch)

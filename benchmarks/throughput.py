@@ -37,7 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gankit.config import resolve
 from gankit.train.loop import prepare_training
-from gankit.train.trainer import GANTrainer
+from gankit.families.gan import GANTrainer
 
 # Each ablation turns one default fast path off in a copy of gankit's trainer (--ablate).
 ABLATIONS = ("no-reuse", "no-freeze-d", "no-channels-last", "no-fused-adam")
@@ -128,7 +128,7 @@ def time_iters(step, iters: int) -> float:
 def bench_case(preset: str, rounds: int, iters: int, peak: float, ablate: bool = False) -> dict:
     cfg = resolve(preset, None, ["log.progress=false"])
     training = prepare_training(cfg)
-    trainer, data = training.trainer, training.data
+    trainer, data = training.family.trainer, training.family.data
     t = cfg.train
     plain = PlainLoop(trainer.G, trainer.D, t.d_lr, tuple(t.d_betas), data.sampler.images, t.batch_size, cfg.seed)
     gankit_step = lambda: trainer.train_step(data.next_batch)  # noqa: E731

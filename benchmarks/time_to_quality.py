@@ -52,7 +52,7 @@ def main() -> None:
 
     cfg = resolve(args.preset, None, ["log.progress=false", f"seed={args.seed}", "train.steps=100000000", *args.set])
     training = prepare_training(cfg)
-    trainer, data = training.trainer, training.data
+    trainer, data = training.family.trainer, training.family.data
     real = load_fashion_mnist(split="test", resolution=28).images
     real_features, _ = extract_features(real, NETWORK, with_logits=False)
     header = {"preset": args.preset, "threads": torch.get_num_threads(), "n_fake": args.n, "n_real": len(real),
@@ -72,7 +72,7 @@ def main() -> None:
         eval_start = time.perf_counter()
         fid = domain_fid(G, real_features, args.n)
         if args.samples:
-            save_samples(generate(G, training.fixed_z[:64]), Path(args.samples) / f"train-{int(mark)}s.png")
+            save_samples(generate(G, training.family.fixed_z[:64]), Path(args.samples) / f"train-{int(mark)}s.png")
         eval_s += time.perf_counter() - eval_start
         line = {"train_s": round(train_s, 1), "step": step, "nimg": step * cfg.train.batch_size * cfg.train.n_critic,
                 "fid": round(fid, 3), "eval_s_total": round(eval_s, 1)}

@@ -37,14 +37,14 @@ def main() -> None:
     for sets in variants:
         training = prepare_training(resolve(args.preset, None, ["log.progress=false", *sets]))
         for _ in range(50):  # warm-up: allocator, first-call paths
-            training.trainer.train_step(training.data.next_batch)
+            training.family.train_step()
         runs.append(training)
     times: list[list[float]] = [[] for _ in runs]
     for _ in range(args.rounds):
         for training, record in zip(runs, times):
             start = time.perf_counter()
             for _ in range(args.steps):
-                training.trainer.train_step(training.data.next_batch)
+                training.family.train_step()
             record.append(1000 * (time.perf_counter() - start) / args.steps)
     print(f"{args.preset}, {torch.get_num_threads()} thread(s), medians of {args.rounds} alternated rounds:")
     for sets, training, record in zip(variants, runs, times):

@@ -67,7 +67,7 @@ def train_for(sets: list[str], budget: float, seed: int) -> tuple[list[tuple[str
     """Train for `budget` seconds; returns [(which generator, metrics)] and the step count."""
     cfg = resolve("dcgan-fashion", None, ["log.progress=false", f"seed={seed}", "train.steps=100000000", *sets])
     training = prepare_training(cfg)
-    trainer = training.trainer
+    trainer = training.family.trainer
     steps = train_for_seconds(training, budget)
 
     def score(G, which: str) -> dict:

@@ -52,7 +52,6 @@ def run_one(preset: str, seed: int, sets: list[str], run_dir: Path, truncation: 
     from gankit.data import make_toy
     from gankit.metrics.modes import mode_metrics
     from gankit.sample import fixed_latents, generate, truncate_latents
-    from gankit.train.ema import standing_statistics
     from gankit.train.loop import prepare_training, run_training
 
     extra = [f"seed={seed}", "log.progress=false", "log.sample_every=1000000", "log.checkpoint_every=1000000"]
@@ -63,8 +62,7 @@ def run_one(preset: str, seed: int, sets: list[str], run_dir: Path, truncation: 
     training = prepare_training(cfg)
     run_training(training, run_dir)
     seconds = time.perf_counter() - start
-    trainer = training.trainer
-    G = standing_statistics(trainer.ema.G_ema) if trainer.ema is not None else trainer.G
+    G = training.family.sampling_G()
     z = fixed_latents(N_SAMPLES, cfg.model.z_dim, SAMPLE_SEED)
     samples = generate(G, truncate_latents(G, z, cfg.tricks.sample_truncation))
     mixture = make_toy(cfg.data.toy)

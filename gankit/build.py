@@ -12,14 +12,12 @@ import torch
 from torch import nn
 
 from gankit.config import Config, DataConfig, resolution_hw
-from gankit.augment import DInput
 from gankit.errors import GankitError
 from gankit.models.latent import LatentMixtureG, StdAnneal, TruncationSwitch
 from gankit.models.refbn import RefBatchG
 from gankit.models.tricks import MinibatchHeadD, PackedD, packed_shape, spectral_norm_all
 from gankit.models.conditional import conditional_shapes, wrap_conditional
-from gankit.train.ema import EMA, ema_beta, standing_statistics
-from gankit.train.trainer import GANTrainer
+from gankit.train.ema import standing_statistics
 
 
 REF_BATCH_SEED_OFFSET = 2_000_003  # the reference batch of G's norm layers has its own noise stream
@@ -167,7 +165,8 @@ def load_generator(checkpoint: str | Path, device_name: str, no_ema: bool) -> tu
     return G, cfg, state, "G_ema" if use_ema else "G"
 
 
-def _optimizer(name: str, params, lr: float, betas: list) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params, lr: float, betas: list) -> torch.optim.Optimizer:
+    """adam (fused where possible) | rmsprop | sgd over `params`; rmsprop and sgd use betas[0] as momentum."""
     if name == "adam":
         # The fused kernel does the same maths as the per-tensor loop in one pass (it needs >= 1 parameter).
         return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=True if params else None)
@@ -178,17 +177,9 @@ def _optimizer(name: str, params, lr: float, betas: list) -> torch.optim.Optimiz
 
 def build_optimizers(cfg: Config, G: nn.Module, D: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
     t = cfg.train
-    opt_g = _optimizer(t.optimizer, list(G.parameters()), t.g_lr, t.g_betas)
-    opt_d = _optimizer(t.optimizer, list(D.parameters()), t.d_lr, t.d_betas)
+    opt_g = make_optimizer(t.optimizer, list(G.parameters()), t.g_lr, t.g_betas)
+    opt_d = make_optimizer(t.optimizer, list(D.parameters()), t.d_lr, t.d_betas)
     return opt_g, opt_d
-
-
-def penalty_name(cfg: Config) -> str | None:
-    """The penalty D trains with: 'auto' means WGAN-GP's for the wgan-gp loss and none otherwise."""
-    name = cfg.loss.penalty
-    if name == "auto":
-        return "wgan-gp" if cfg.loss.name == "wgan-gp" else None
-    return None if name == "none" else name
 
 
 def lr_factor(schedule: str, step: int, horizon: int, decay_start: float, final: float) -> float:
@@ -222,44 +213,6 @@ def build_schedulers(cfg: Config, opt_g, opt_d, G: nn.Module) -> list:
                                     round(tr.latent_mixture_anneal_start * horizon),
                                     round(tr.latent_mixture_anneal_end * horizon)))
     return schedulers
-
-
-def build_trainer(cfg: Config, G: nn.Module, D: nn.Module, world_size: int = 1, labelled_batches=None) -> GANTrainer:
-    """The trainer for `cfg`; `world_size` processes each take train.batch_size images per step.
-
-    `labelled_batches` (a semi-supervised run's `TrainingData.labelled_batches`) feeds D's supervised term."""
-    opt_g, opt_d = build_optimizers(cfg, G, D)
-    t, lo, tr = cfg.train, cfg.loss, cfg.tricks
-    ema = EMA(G, ema_beta(t.ema_kimg, t.batch_size * world_size)) if t.ema_kimg > 0 else None
-    d_input = DInput(tr.augment, tr.instance_noise, tr.schedule_steps or t.steps)
-    return GANTrainer(
-        G,
-        D,
-        opt_g,
-        opt_d,
-        lo.name,
-        penalty=penalty_name(cfg),
-        penalty_weight=lo.penalty_weight,
-        label_smoothing=lo.label_smoothing,
-        clip=lo.clip,
-        n_critic=t.n_critic,
-        g_steps=t.g_steps,
-        ema=ema,
-        d_input=d_input,
-        label_flip=tr.label_flip,
-        feature_matching=tr.feature_matching,
-        unrolled_steps=tr.unrolled_steps,
-        penalty_every=tr.penalty_every,
-        schedulers=build_schedulers(cfg, opt_g, opt_d, G),
-        precision=cfg.runtime.precision,
-        aux_weight=cfg.cond.aux_weight,
-        labelled_batches=labelled_batches,
-        sup_weight=cfg.semi.sup_weight,
-        feature_matching_only=tr.feature_matching_only,
-        topk_min=tr.topk_min,
-        topk_decay=tr.topk_decay,
-        topk_every=tr.topk_every,
-    )
 
 
 @dataclass

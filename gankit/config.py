@@ -31,11 +31,16 @@ class DataConfig:
     split: str = "train"
     crop: str = "center"  # center | none (folder data only)
     limit: int = 0  # train on the first N images only (small-data experiments); 0 = all
+    # Image-to-image data (translation families): fashion-mnist classes [A, B] as two unpaired domains,
+    # and how a paired folder is laid out (auto | folders: A/ + B/ with matching names | side-by-side: A|B images).
+    domains: list = field(default_factory=list)
+    layout: str = "auto"
 
 
 @dataclass
 class ModelConfig:
-    name: str = "mlp"  # a key of gankit.models.MODELS
+    family: str = "gan"  # the training algorithm: a key of gankit.families.FAMILIES (see FAMILY_NAMES)
+    name: str = "mlp"  # a key of gankit.models.MODELS (the gan family's backbone)
     z_dim: int = 64
     g_width: int = 128
     d_width: int = 128
@@ -160,6 +165,39 @@ class SemiConfig:
 
 
 @dataclass
+class Pix2PixConfig:
+    """pix2pix (Isola et al. 2017): U-Net G, PatchGAN D on (input, output) pairs, adversarial + L1."""
+
+    l1_weight: float = 100.0  # weight of the L1 distance to the target in G's loss
+    d_layers: int = 3  # PatchGAN stride-2 layers: 3 = the paper's 70x70 receptive field at 256 px
+    g_dropout: float = 0.5  # dropout in the U-Net's innermost decoder blocks (pix2pix's only noise)
+    adversarial: bool = True  # false = the same U-Net trained with L1 alone (the benchmark's baseline)
+
+
+@dataclass
+class CycleConfig:
+    """CycleGAN (Zhu et al. 2017) and DiscoGAN (Kim et al. 2017): two generators, two discriminators."""
+
+    lambda_cycle: float = 10.0  # weight of the cycle-consistency L1 (CycleGAN); DiscoGAN's reconstruction weight
+    lambda_identity: float = 0.5  # identity loss weight as a share of lambda_cycle (CycleGAN only; 0 = off)
+    pool_size: int = 50  # fakes kept in each D's history pool; 0 = no pool
+    resnet_blocks: int = 6  # residual blocks in a CycleGAN generator
+    d_layers: int = 3  # PatchGAN stride-2 layers of each D
+
+
+@dataclass
+class SRConfig:
+    """SRGAN (Ledig et al. 2017): low-res -> high-res with a residual, pixel-shuffle G."""
+
+    scale: int = 4  # upsampling factor: 2 or 4
+    residual_blocks: int = 8  # residual blocks in G
+    mse_weight: float = 1.0  # pixel MSE weight in G's loss
+    content_weight: float = 1.0  # weight of the feature-space (content) MSE; 0 = off
+    adversarial_weight: float = 1e-3  # weight of the adversarial term; 0 = the MSE-only baseline (SRResNet)
+    feature_network: str = "auto"  # auto (the dataset's shipped domain classifier) | none | path of a TorchScript file
+
+
+@dataclass
 class Config:
     description: str = ""
     preset: str = ""
@@ -175,6 +213,9 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     cond: CondConfig = field(default_factory=CondConfig)
     semi: SemiConfig = field(default_factory=SemiConfig)
+    pix2pix: Pix2PixConfig = field(default_factory=Pix2PixConfig)
+    cycle: CycleConfig = field(default_factory=CycleConfig)
+    sr: SRConfig = field(default_factory=SRConfig)
 
 
 def to_dict(cfg: Config) -> dict:
@@ -306,7 +347,9 @@ def resolve(preset: str | None, config_file: str | None, sets: list[str]) -> Con
     return cfg
 
 
-DATA_NAMES = ("toy", "fashion-mnist", "digits", "folder")
+DATA_NAMES = ("toy", "fashion-mnist", "digits", "folder", "paired", "unpaired", "fashion-edges")
+# The training algorithms; gankit.families.FAMILIES holds one module for each (a test keeps the two equal).
+FAMILY_NAMES = ("gan", "pix2pix", "cyclegan", "discogan", "srgan")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
 
@@ -469,7 +512,7 @@ def _validate_runtime(cfg: Config) -> None:
     _require(r.precision in precisions, f"runtime.precision '{r.precision}' is unknown; choose one of: {', '.join(precisions)}")
     _require(r.threads >= 0, f"runtime.threads must be >= 0 (0 = torch's default), got {r.threads}")
     if r.compile:
-        from gankit.build import penalty_name
+        from gankit.penalties import penalty_name
 
         _require(
             penalty_name(cfg) is None,

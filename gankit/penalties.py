@@ -67,3 +67,11 @@ def get_penalty(name: str) -> Penalty:
     if name not in PENALTIES:
         raise GankitError(f"unknown penalty '{name}'; choose one of: none, {', '.join(PENALTIES)}")
     return PENALTIES[name]
+
+
+def penalty_name(cfg) -> str | None:
+    """The penalty a run's D trains with: `loss.penalty`, where 'auto' means WGAN-GP's for the wgan-gp loss."""
+    name = cfg.loss.penalty
+    if name == "auto":
+        return "wgan-gp" if cfg.loss.name == "wgan-gp" else None
+    return None if name == "none" else name

@@ -22,7 +22,7 @@ def train(env, run: Path, steps: int, resume: bool, out: Path) -> None:
     state = load_checkpoint(run) if resume else None
     training = prepare_training(cfg, resume=state, resume_path=run, env=env)
     run_training(training, run)
-    trainer = training.trainer
+    trainer = training.family.trainer
     torch.save({"G": trainer.G.state_dict(), "D": trainer.D.state_dict()}, out / f"{run.name}-rank{env.rank}.pt")
     dist.barrier()  # rank 0's checkpoint is on disk before any rank resumes from it
 

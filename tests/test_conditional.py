@@ -12,7 +12,8 @@ from gankit.data import load_digits, load_folder
 from gankit.errors import GankitError
 from gankit.export import export_per_class
 from gankit.models.conditional import CLASS_CONDITIONED
-from gankit.train.trainer import GANTrainer, aux_class_loss, split_d_output
+from gankit.families.gan import GANTrainer, split_d_output
+from gankit.families.gan_tricks import ACGANClassLoss, aux_class_loss
 
 K = 4
 
@@ -82,7 +83,8 @@ def test_acgan_class_loss_decreases_on_separable_data():
     cfg = tiny("acgan", "mlp")
     cfg.model.g_width = cfg.model.d_width = 32
     G, D = build_models(cfg)
-    trainer = GANTrainer(G, D, torch.optim.Adam(G.parameters(), 2e-3), torch.optim.Adam(D.parameters(), 2e-3))
+    trainer = GANTrainer(G, D, torch.optim.Adam(G.parameters(), 2e-3), torch.optim.Adam(D.parameters(), 2e-3),
+                         tricks=[ACGANClassLoss(1.0)])
     labels = torch.arange(32) % K  # class k = images of constant grey level k: separable
     real = (labels.float()[:, None, None, None] / (K - 1) * 2 - 1).expand(-1, 1, 16, 16).contiguous()
     # d_class_loss = CE(real) + CE(fake); G also learns to make its fakes classifiable, so both fall.

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.models import MODELS
-from gankit.train import GANTrainer
+from gankit.families.gan import GANTrainer
 
 Z_DIM, SHAPE, BATCH = 8, (1, 16, 16), 8
 

@@ -16,7 +16,8 @@ from gankit.models.conditional import SemiSupervisedDiscriminator, k_plus_one_lo
 from gankit.models.mlp import MLPDiscriminator, MLPGenerator
 from gankit.semisup import d_accuracy, train_supervised_baseline
 from gankit.train.checkpoint import load_checkpoint
-from gankit.train.trainer import GANTrainer
+from gankit.families.gan import GANTrainer
+from gankit.families.gan_tricks import FeatureMatching, SemiSupervisedLoss
 
 TINY_SSGAN = [
     "--preset", "ssgan-digits", "--no-progress", "--set", "data.resolution=8", "--set", "model.g_width=16",
@@ -66,8 +67,8 @@ def test_d_loss_is_unsupervised_plus_supervised_by_hand():
     labelled, labels = torch.tensor([[math.log(3.0), 0.0]]), torch.tensor([0])  # -log(3/4) over the K classes
     G = MLPGenerator(2, (2,), 4)
     trainer = GANTrainer(G, D, torch.optim.SGD(G.parameters(), 0.1), torch.optim.SGD(D.parameters(), 0.1),
-                         labelled_batches=lambda: (labelled, labels), sup_weight=1.0)
-    loss, stats = trainer._d_objective(D, real, fake, None)
+                         tricks=[SemiSupervisedLoss(lambda: (labelled, labels), 1.0)])
+    loss, stats = trainer.d_objective(D, real, fake, None)
     assert loss.item() == pytest.approx(math.log(5 / 4) + math.log(3) + math.log(4 / 3))  # = log 5
     assert stats["d_sup_loss"].item() == pytest.approx(math.log(4 / 3))
     assert "d_class_loss" not in stats  # no ACGAN class loss on unlabelled reals and fakes
@@ -77,13 +78,13 @@ def test_feature_matching_only_drops_the_adversarial_term():
     torch.manual_seed(0)
     G, D = MLPGenerator(4, (2,), 8), MLPDiscriminator((2,), 8)
     opts = torch.optim.SGD(G.parameters(), 0.1), torch.optim.SGD(D.parameters(), 0.1)
-    trainer = GANTrainer(G, D, *opts, feature_matching=2.0, feature_matching_only=True)
+    trainer = GANTrainer(G, D, *opts, tricks=[FeatureMatching(2.0, only=True)])
     fake, real = G(torch.randn(8, 4)), torch.randn(8, 2)
-    loss, stats = trainer._g_objective(D, fake, real, None)
+    loss, stats = trainer.g_objective(D, fake, real, None)
     assert loss.item() == pytest.approx(2.0 * stats["feature_matching"].item())
     assert stats["g_loss"].item() != pytest.approx(0.0)  # still reported, not trained on
     with pytest.raises(GankitError, match="feature_matching"):
-        GANTrainer(G, D, *opts, feature_matching_only=True)
+        FeatureMatching(0.0, only=True)
 
 
 def test_labelled_subset_is_balanced_fixed_and_checked():

@@ -5,7 +5,7 @@ from torch import nn
 
 from gankit.cli import main
 from gankit.models import MODELS
-from gankit.train import GANTrainer
+from gankit.families.gan import GANTrainer
 from gankit.train.checkpoint import load_checkpoint
 
 

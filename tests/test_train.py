@@ -6,7 +6,9 @@ from torch import nn
 
 from gankit.cli import main
 from gankit.models import MODELS
-from gankit.train import EMA, GANTrainer, ema_beta
+from gankit.families.gan import GANTrainer
+from gankit.families.gan_tricks import GradientPenalty, WeightClip
+from gankit.train import EMA, ema_beta
 from gankit.train.checkpoint import capture_rng, load_checkpoint, restore_rng
 from gankit.train.ema import refresh_batchnorm
 
@@ -56,7 +58,7 @@ def test_reused_fake_gives_same_g_update_as_fresh_forward_with_same_z():
 
 
 def test_weight_clipping_bounds_d():
-    trainer = _toy_trainer(loss="wgan", clip=0.01)
+    trainer = _toy_trainer(loss="wgan", tricks=[WeightClip(0.01)])
     trainer.d_step(torch.randn(8, 2))
     assert all(p.abs().max() <= 0.01 + 1e-9 for p in trainer.D.parameters())
 
@@ -74,7 +76,7 @@ def test_custom_loss_pair_and_penalty_callable():
     def penalty(D, real, fake, c):
         return D(real).pow(2).mean()
 
-    trainer = _toy_trainer(loss=(d_loss, g_loss), penalty=penalty, penalty_weight=0.1)
+    trainer = _toy_trainer(loss=(d_loss, g_loss), tricks=[GradientPenalty(penalty, 0.1)])
     stats = trainer.train_step(lambda: (torch.randn(8, 2), None))
     assert {"d_loss", "g_loss", "penalty", "real_score", "fake_score"} <= set(stats)
     assert calls == [True]
@@ -96,9 +98,10 @@ def test_n_critic_draws_that_many_batches():
 def test_joint_d_forward_over_real_and_fake_gives_the_same_d_update(penalty):
     # An MLP D without random layers scores real and fake in one call; the loss, stats and the
     # updated weights must match two separate calls (float rounding aside).
-    joint, separate = _toy_trainer(penalty=penalty), _toy_trainer(penalty=penalty)
-    assert joint.D.scores_samples_independently
-    separate.D.scores_samples_independently = False
+    tricks = [GradientPenalty(penalty)] if penalty else []
+    joint, separate = _toy_trainer(tricks=tricks), _toy_trainer(tricks=tricks)
+    assert joint.D.scores_samples_independently and joint.one_call
+    separate.one_call = False
     real, fake = torch.randn(8, 2), torch.randn(8, 2)
     stats_joint, stats_separate = joint.d_step(real, fake=fake), separate.d_step(real, fake=fake)
     for key in stats_separate:
@@ -314,5 +317,5 @@ def test_train_for_seconds_runs_real_steps_for_the_budget():
 
     training = prepare_training(resolve("toy-ring", None, ["device=cpu", "model.g_width=16", "model.d_width=16"]))
     steps = train_for_seconds(training, 0.3)
-    assert steps > 0 and training.trainer.g_updates == steps == training.step
+    assert steps > 0 and training.family.trainer.g_updates == steps == training.step
     assert train_for_seconds(training, 0.0) == 0

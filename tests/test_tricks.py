@@ -177,7 +177,7 @@ def test_translation_moves_pixels_and_cutout_zeroes_a_rectangle():
 
 
 def test_d_sees_real_and_fake_through_the_same_augmentation():
-    from gankit.train import GANTrainer
+    from gankit.families.gan import GANTrainer
 
     seen = []
 

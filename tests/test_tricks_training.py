@@ -13,7 +13,8 @@ from gankit.config import resolve
 from gankit.errors import GankitError
 from gankit.models import MODELS
 from gankit.penalties import dragan
-from gankit.train import GANTrainer
+from gankit.families.gan import GANTrainer
+from gankit.families.gan_tricks import FeatureMatching, GradientPenalty, LabelFlip, TopK, Unrolled
 from gankit.train.checkpoint import load_checkpoint
 
 
@@ -63,15 +64,15 @@ def test_lazy_penalty_runs_every_k_steps_with_k_times_the_weight():
         calls.append(1)
         return D(real).sum() * 0 + 1.0
 
-    trainer = _trainer(penalty=penalty, penalty_weight=2.0, penalty_every=3)
+    trainer = _trainer(tricks=[GradientPenalty(penalty, 2.0, every=3)])
     with_penalty = ["penalty" in trainer.d_step(torch.randn(4, 2)) for _ in range(6)]
     assert with_penalty == [True, False, False, True, False, False] and len(calls) == 2
-    loss, _ = trainer._d_objective(trainer.D, torch.randn(4, 2), torch.randn(4, 2), None, True, 3)
-    plain, _ = trainer._d_objective(trainer.D, torch.randn(4, 2), torch.randn(4, 2), None, False)
     torch.manual_seed(1)  # same data for both
     real, fake = torch.randn(4, 2), torch.randn(4, 2)
-    loss, _ = trainer._d_objective(trainer.D, real, fake, None, True, 3)
-    plain, _ = trainer._d_objective(trainer.D, real, fake, None, False)
+    trainer.d_updates = 6  # a penalty step (6 % 3 == 0) ...
+    loss, _ = trainer.d_objective(trainer.D, real, fake, None)
+    trainer.d_updates = 7  # ... and one without
+    plain, _ = trainer.d_objective(trainer.D, real, fake, None)
     assert (loss - plain).item() == pytest.approx(3 * 2.0 * 1.0)
 
 
@@ -82,7 +83,7 @@ def test_label_flip_swaps_real_and_fake_scores():
         seen["real"] = real_scores
         return fake_scores.mean() - real_scores.mean()
 
-    trainer = _trainer(loss=(d_loss, lambda f, r=None: -f.mean()), label_flip=0.45)
+    trainer = _trainer(loss=(d_loss, lambda f, r=None: -f.mean()), tricks=[LabelFlip(0.45)])
     trainer.D = LinearD([1.0, 0.0])
     trainer.d_step(torch.full((200, 2), 5.0), fake=torch.full((200, 2), -5.0))
     flipped = (seen["real"] == -5.0).float().mean().item()
@@ -90,7 +91,7 @@ def test_label_flip_swaps_real_and_fake_scores():
 
 
 def test_feature_matching_term_matches_hand_computation():
-    trainer = _trainer(feature_matching=2.0)
+    trainer = _trainer(tricks=[FeatureMatching(2.0)])
     trainer.D = LinearD([1.0, -2.0])
     trainer._d_trainable = list(trainer.D.parameters())
     real = torch.randn(8, 2)
@@ -102,7 +103,7 @@ def test_feature_matching_term_matches_hand_computation():
 
 def test_unrolled_g_step_uses_k_step_copy_of_d_and_leaves_d_alone():
     k, real = 3, torch.randn(8, 2)
-    trainer = _trainer(unrolled_steps=k)
+    trainer = _trainer(tricks=[Unrolled(k)])
     trainer.d_step(torch.randn(8, 2))  # give the optimizer some state to copy
     G0, D0 = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
     opt_d_state = copy.deepcopy(trainer.opt_d.state_dict())
@@ -148,9 +149,9 @@ def test_topk_only_the_fakes_d_scores_highest_get_gradient():
     G = FixedG([[1.0, 0.0], [4.0, 0.0], [2.0, 0.0], [3.0, 0.0]])
     D = LinearD([1.0, 0.0])  # score = first coordinate
     trainer = GANTrainer(G, D, torch.optim.SGD(G.parameters(), 0.0), torch.optim.SGD(D.parameters(), 0.0),
-                         topk_min=0.5, topk_decay=0.5, topk_every=1)
+                         tricks=[TopK(0.5, 0.5, 1)])
     trainer.g_updates = 1  # share 0.5 -> the 2 fakes with scores 4 and 3
-    loss, _ = trainer._g_objective(D, G(None), None, None)
+    loss, _ = trainer.g_objective(D, G(None), None, None)
     loss.backward()
     grad_rows = G.x.grad[:, 0]
     assert (grad_rows[[0, 2]] == 0).all() and (grad_rows[[1, 3]] != 0).all()
@@ -164,34 +165,29 @@ def test_topk_keeps_each_fakes_real_partner_for_pairwise_losses():
         seen["pairs"] = torch.stack([fake_scores, real_scores], 1).tolist()
         return (real_scores - fake_scores).mean()
 
-    trainer = _trainer(loss=(lambda r, f: f.mean(), g_loss), topk_min=0.5, topk_decay=0.5, topk_every=1)
+    trainer = _trainer(loss=(lambda r, f: f.mean(), g_loss), tricks=[TopK(0.5, 0.5, 1)])
     trainer.D, trainer.g_updates = LinearD([1.0, 0.0]), 1
     fake = torch.tensor([[1.0, 0.0], [4.0, 0.0], [2.0, 0.0], [3.0, 0.0]])
-    trainer._g_objective(trainer.D, fake, fake + 10, None)
+    trainer.g_objective(trainer.D, fake, fake + 10, None)
     assert seen["pairs"] == [[4.0, 14.0], [3.0, 13.0]]
 
 
 def test_topk_schedule_decays_per_interval_to_the_floor_and_off_is_all():
-    trainer = _trainer(topk_min=0.5, topk_decay=0.9, topk_every=10)
-    shares = []
-    for g_updates in (0, 9, 10, 25, 69, 70, 10_000):
-        trainer.g_updates = g_updates
-        shares.append(trainer.topk_fraction())
+    topk = TopK(0.5, 0.9, 10)
+    shares = [topk.fraction(g_updates) for g_updates in (0, 9, 10, 25, 69, 70, 10_000)]
     assert shares == pytest.approx([1.0, 1.0, 0.9, 0.81, 0.9**6, 0.5, 0.5])
-    trainer.g_updates = 10_000
     fake_scores = torch.arange(256.0)
-    assert trainer._top_k(fake_scores, None)[0].shape == (128,)  # 0.5 x 256, not 129
-    off = _trainer()
-    off.g_updates = 10_000
-    assert off.topk_fraction() == 1.0 and torch.equal(off._top_k(fake_scores, None)[0], fake_scores)
+    assert topk.g_scores(fake_scores, None, 10_000)[0].shape == (128,)  # 0.5 x 256, not 129
+    off = TopK(1.0, 0.5, 1)
+    assert off.fraction(10_000) == 1.0 and torch.equal(off.g_scores(fake_scores, None, 10_000)[0], fake_scores)
 
 
 def test_topk_off_leaves_g_loss_unchanged():
     fake, real = torch.randn(16, 2), torch.randn(16, 2)
-    plain, topk_off = _trainer(), _trainer(topk_min=1.0, topk_decay=0.5, topk_every=1)
+    plain, topk_off = _trainer(), _trainer(tricks=[TopK(1.0, 0.5, 1)])
     topk_off.g_updates = 50
-    a, _ = plain._g_objective(plain.D, fake, real, None)
-    b, _ = topk_off._g_objective(topk_off.D, fake, real, None)
+    a, _ = plain.g_objective(plain.D, fake, real, None)
+    b, _ = topk_off.g_objective(topk_off.D, fake, real, None)
     assert torch.equal(a, b)
 
 
@@ -222,7 +218,7 @@ def test_resume_is_bit_exact_with_schedule_noise_flips_and_lazy_penalty(tmp_path
     assert main(["train", "--resume", str(tmp_path / "half"), "--steps", "8", "--no-progress"]) == 0
     full, resumed = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "half")
     _assert_same_weights(full, resumed)
-    assert resumed["trainer"]["schedulers"][0]["last_epoch"] == 8
+    assert resumed["family"]["trainer"]["schedulers"][0]["last_epoch"] == 8
     assert full["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-4 * 0.0)  # decayed to lr_final = 0
 
 
@@ -323,7 +319,7 @@ def test_latent_truncation_switches_on_mid_run_reaches_g_ema_and_resumes_exactly
               "--set", "model.d_width=16", "--set", "tricks.schedule_steps=8", "--set", "train.ema_kimg=0.1",
               "--set", "tricks.latent_mixture_truncation=1.5", "--set", "tricks.latent_mixture_truncation_start=0.5"]
     resumed = _early_full_and_resumed_runs(tmp_path, common, early=3, steps=8)
-    assert resumed["trainer"]["schedulers"][2] == {"steps": 8}
+    assert resumed["family"]["trainer"]["schedulers"][2] == {"steps": 8}
     z = torch.randn(20_000, 2, generator=torch.Generator().manual_seed(0))
     for run, truncating in (("early", False), ("full", True)):  # switch after 0.5 x 8 = 4 steps
         for no_ema in (True, False):

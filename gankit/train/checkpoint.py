@@ -7,6 +7,8 @@ cuda), the data sampler's position, fixed sample noise, `step`, `nimg`, best met
 Writes are atomic: temp file in the same directory, fsync, rename.
 """
 
+import json
+import math
 import os
 import random
 from pathlib import Path
@@ -19,7 +21,7 @@ from gankit import __version__
 from gankit.errors import GankitError
 
 FORMAT_VERSION = 1
-REQUIRED_KEYS = ("format", "config", "G", "step")
+REQUIRED_KEYS = ("format", "config", "step")
 
 
 def capture_rng() -> dict[str, Any]:
@@ -90,7 +92,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
         raise GankitError(f"checkpoint {path} is corrupt or not a gankit checkpoint ({reason})") from None
     if not isinstance(state, dict) or any(key not in state for key in REQUIRED_KEYS):
-        raise GankitError(f"checkpoint {path} is not a gankit checkpoint (missing G, config or step)")
+        raise GankitError(f"checkpoint {path} is not a gankit checkpoint (missing config or step)")
     if state["format"] > FORMAT_VERSION:
         raise GankitError(
             f"checkpoint {path} has format {state['format']}, newer than this gankit ({__version__}); upgrade gankit"
@@ -107,3 +109,19 @@ def load_model_state(module: torch.nn.Module, state_dict: dict, what: str, path:
         raise GankitError(
             f"checkpoint {path} holds a {what} of a different architecture than its config builds ({first})"
         ) from None
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def finite_json(obj: Any) -> str:
+    """`json.dumps` that writes NaN and +-inf as null: strict JSON readers reject bare NaN tokens
+    (the watchdog's own log event says what went wrong)."""
+    return json.dumps(_finite_or_none(obj), allow_nan=False)

@@ -24,18 +24,14 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from gankit.build import (TrainingData, build_data, build_models, build_trainer, place_model, resolve_device,
-                          resolve_num_classes)
+from gankit.build import resolve_device
 from gankit.config import Config, to_dict
-from gankit.sample import fixed_latents, generate, save_samples, truncate_latents
+from gankit.errors import GankitError
+from gankit.families import get_family
 from gankit.train import distributed
 from gankit.train.distributed import DistEnv
 from gankit.train.speed import check_precision
-from gankit.train.checkpoint import capture_rng, load_model_state, restore_rng, save_checkpoint
-from gankit.train.ema import standing_statistics
-from gankit.train.trainer import GANTrainer
-
-FIXED_NOISE_SEED_OFFSET = 1_000_003  # fixed sample noise never shares a stream with training
+from gankit.train.checkpoint import capture_rng, finite_json, load_model_state, restore_rng, save_checkpoint
 
 
 class StopRequested(Exception):
@@ -81,19 +77,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _restore(state: dict, trainer, sampler, path: Path) -> None:
-    load_model_state(trainer.G, state["G"], "generator", path)
-    load_model_state(trainer.D, state["D"], "discriminator", path)
-    if trainer.ema is not None and state.get("G_ema") is not None:
-        load_model_state(trainer.ema.G_ema, state["G_ema"], "averaged generator", path)
-    trainer.opt_g.load_state_dict(state["opt_g"])
-    trainer.opt_d.load_state_dict(state["opt_d"])
-    for which, scaler in trainer.scalers.items():
+def restore_family(state: dict, family, path: Path) -> None:
+    """Every network, optimizer, scaler, the family's own state, the data position and the RNGs from `state`."""
+    for name, net in family.networks.items():
+        if state.get(name) is None:
+            raise GankitError(f"checkpoint {path} holds no '{name}' network; it is from another kind of run")
+        load_model_state(net, state[name], name, path)
+    for name, opt in family.optimizers.items():
+        opt.load_state_dict(state[f"opt_{name}"])
+    for which, scaler in family.scalers.items():
         if scaler is not None and (state.get("scalers") or {}).get(which) is not None:
             scaler.load_state_dict(state["scalers"][which])
-    sampler.load_state_dict(state["sampler"])
-    if state.get("trainer") is not None:  # update counters and LR schedulers (absent in older checkpoints)
-        trainer.load_state_dict(state["trainer"])
+    family.sampler.load_state_dict(state["sampler"])
+    # Older checkpoints keep the family's state at top level ("trainer", "fixed_z").
+    family.load_state_dict(state["family"] if state.get("family") is not None else state)
     restore_rng(state["rng"])
 
 
@@ -110,25 +107,23 @@ def _restore_rank(state: dict, sampler, env: DistEnv, seed: int) -> None:
         seed_everything(distributed.rank_seed(seed, env.rank, state["step"]))
 
 
-def _checkpoint_state(cfg: Config, trainer, sampler, step: int, nimg: int, fixed_z: torch.Tensor,
-                      best: dict | None, ranks: list | None = None) -> dict:
-    return {
-        "scalers": {k: (v.state_dict() if v is not None else None) for k, v in trainer.scalers.items()},
+def checkpoint_state(training: "Training", ranks: list | None = None) -> dict:
+    """The whole state of a run as one checkpoint dict: networks by name, optimizers as opt_<name>, the rest."""
+    family = training.family
+    state = {name: net.state_dict() for name, net in family.networks.items()}
+    state.update({f"opt_{name}": opt.state_dict() for name, opt in family.optimizers.items()})
+    state.update({
+        "config": to_dict(training.cfg),
+        "family": family.state_dict(),
+        "scalers": {k: (v.state_dict() if v is not None else None) for k, v in family.scalers.items()},
         "ranks": ranks,  # under DDP: every rank's {"rng", "sampler"}; None in a single process
-        "config": to_dict(cfg),
-        "G": trainer.G.state_dict(),
-        "D": trainer.D.state_dict(),
-        "G_ema": trainer.ema.G_ema.state_dict() if trainer.ema is not None else None,
-        "opt_g": trainer.opt_g.state_dict(),
-        "opt_d": trainer.opt_d.state_dict(),
-        "trainer": trainer.state_dict(),
         "rng": capture_rng(),
-        "sampler": sampler.state_dict(),
-        "fixed_z": fixed_z,
-        "step": step,
-        "nimg": nimg,
-        "best": best,
-    }
+        "sampler": family.sampler.state_dict(),
+        "step": training.step,
+        "nimg": training.nimg,
+        "best": training.best,
+    })
+    return state
 
 
 class RunningMeans:
@@ -149,22 +144,12 @@ class RunningMeans:
         return means
 
 
-def write_samples(trainer, fixed_z: torch.Tensor, path: Path, reference: torch.Tensor, truncation: float = 0.0) -> None:
-    """Sample grid (or scatter for 2-D data) from G_ema when it exists, else G, on the fixed noise
-    (truncated at `truncation` stds when > 0, as the run samples: `tricks.sample_truncation`)."""
-    G = standing_statistics(trainer.ema.G_ema) if trainer.ema is not None else trainer.G
-    samples = generate(G, truncate_latents(G, fixed_z, truncation))
-    save_samples(samples, path, reference=reference if samples.dim() == 2 else None)
-
-
 @dataclass
 class Training:
     """Everything a run needs, built (and restored from a checkpoint) before any file is written."""
 
     cfg: Config
-    trainer: GANTrainer
-    data: TrainingData
-    fixed_z: torch.Tensor
+    family: object  # the family's training state (`gankit.families.base.Family`)
     step: int = 0
     nimg: int = 0
     best: dict | None = None  # {"key", "value", "step", "evals_since_best"} of the primary metric
@@ -173,10 +158,10 @@ class Training:
 
 def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path | None = None,
                      env: DistEnv = DistEnv()) -> Training:
-    """Build models, optimizers and data from `cfg`; restore every state from `resume` when given.
+    """Build the family named by `model.family` from `cfg`; restore every state from `resume` when given.
 
     With `env.enabled` (torchrun, see `gankit.train.distributed`) this joins the process group,
-    shards the data and wraps G and D in DDP.
+    shards the data and wraps the trained networks in DDP.
     Raises GankitError for anything the user must fix (bad shapes, missing data, mismatched checkpoint).
     """
     device = distributed.setup(cfg.device, env) or resolve_device(cfg.device)
@@ -185,33 +170,17 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
         # Two jobs each using every core make OpenMP threads wait on each other (measured: 19 -> 1 step/s).
         torch.set_num_threads(cfg.runtime.threads)
     seed_everything(cfg.seed)
-    # Data first: a conditional model takes its class count from the labels.
-    data = build_data(cfg, device, rank=env.rank, world_size=env.world_size)
-    resolve_num_classes(cfg, data.num_classes)
-    G, D = build_models(cfg)
-    place_model(G, device, G.out_shape)
-    place_model(D, device, G.out_shape)
-    if env.enabled and cfg.runtime.sync_bn:
-        G, D = distributed.convert_sync_bn(G, device), distributed.convert_sync_bn(D, device)
-    trainer = build_trainer(cfg, G, D, world_size=env.world_size, labelled_batches=data.labelled_batches)
-    if cfg.runtime.compile:
-        # In place, so state_dict keys and attributes stay the bare module's; after build_trainer,
-        # so G_ema is a copy of the plain G (a deep copy would share the compiled call of G).
-        G.compile()
-        D.compile()
+    family = get_family(cfg.model.family).build(cfg, device, env)
     if env.enabled:
-        trainer.wrap(distributed.ddp(G, device), distributed.ddp(D, device))
+        family.wrap(lambda module: distributed.ddp(module, device))
         if env.rank > 0:
             seed_everything(distributed.rank_seed(cfg.seed, env.rank))  # ranks draw different latents
-    n_points = 1000 if data.reference.dim() == 2 else cfg.log.n_samples
-    fixed_z = fixed_latents(n_points, cfg.model.z_dim, cfg.seed + FIXED_NOISE_SEED_OFFSET)
-    training = Training(cfg, trainer, data, fixed_z, env=env)
+    training = Training(cfg, family, env=env)
     if resume is not None:
-        _restore(resume, trainer, data.sampler, resume_path)
+        restore_family(resume, family, resume_path)
         if env.enabled:
-            _restore_rank(resume, data.sampler, env, cfg.seed)
-        training.step, training.nimg, training.fixed_z = resume["step"], resume["nimg"], resume["fixed_z"]
-        training.best = resume.get("best")
+            _restore_rank(resume, family.sampler, env, cfg.seed)
+        training.step, training.nimg, training.best = resume["step"], resume["nimg"], resume.get("best")
     return training
 
 
@@ -219,10 +188,9 @@ def train_for_seconds(training: Training, seconds: float) -> int:
     """Run train steps (no files, no logging) until `seconds` of wall time have passed; returns the steps done.
 
     For equal-time comparisons (benchmarks/): every variant gets the same budget, not the same step count."""
-    trainer, data = training.trainer, training.data
     start, steps = time.perf_counter(), 0
     while time.perf_counter() - start < seconds:
-        trainer.train_step(data.next_batch)
+        training.family.train_step()
         steps += 1
     training.step += steps
     return steps
@@ -250,7 +218,7 @@ class StepLog:
         line = {"step": step, "nimg": nimg, **distributed.average_stats(self.means.pop(), env)}
         line["steps_per_s"] = round(self.steps / elapsed, 3)
         line["images_per_s"] = round(self.steps * self.images_per_step / elapsed, 1)
-        self.file.write(json.dumps(line) + "\n")
+        self.file.write(finite_json(line) + "\n")
         self.file.flush()
         self.bar.set_postfix(_postfix(line), refresh=False)
         self.start, self.steps = time.perf_counter(), 0
@@ -274,34 +242,32 @@ def run_training(training: Training, run_dir: Path) -> dict:
     Under DDP every rank runs this; only rank 0 writes files and shows progress, and the log
     line's statistics are means over ranks.
     """
-    cfg, trainer, data, env = training.cfg, training.trainer, training.data, training.env
+    cfg, family, env = training.cfg, training.family, training.env
     t, lg = cfg.train, cfg.log
     _start_run_dir(cfg, run_dir, env)
     log = StepLog(run_dir / "log.jsonl" if env.is_main else Path(os.devnull), t.steps, training.step,
-                  t.batch_size * t.n_critic * env.world_size, lg.progress and env.is_main)
+                  family.images_per_step * env.world_size, lg.progress and env.is_main)
     last_line: dict = {"step": training.step, "nimg": training.nimg}
 
     def save(name: str) -> Path:
         # Collective under DDP (every rank calls it at the same step); rank 0 alone writes.
-        ranks = distributed.gather_rank_states({"rng": capture_rng(), "sampler": data.sampler.state_dict()}, env)
+        ranks = distributed.gather_rank_states({"rng": capture_rng(), "sampler": family.sampler.state_dict()}, env)
         path = run_dir / "checkpoints" / name
         if env.is_main:
-            save_checkpoint(path, _checkpoint_state(cfg, trainer, data.sampler, training.step, training.nimg,
-                                                    training.fixed_z, training.best, ranks))
+            save_checkpoint(path, checkpoint_state(training, ranks))
         return path
 
     with GracefulStop() as stop:
         try:
             while training.step < t.steps:
-                log.add(trainer.train_step(data.next_batch))
+                log.add(family.train_step())
                 training.step += 1
                 training.nimg += log.images_per_step
                 step, last = training.step, training.step == t.steps
                 if step % lg.every == 0 or last:
                     last_line = log.write(step, training.nimg, env)
                 if env.is_main and (step % lg.sample_every == 0 or last):
-                    write_samples(trainer, training.fixed_z, run_dir / "samples" / f"step-{step:07d}.png",
-                                  data.reference, cfg.tricks.sample_truncation)
+                    family.write_samples(run_dir / "samples" / f"step-{step:07d}.png")
                 if cfg.eval.every and (step % cfg.eval.every == 0 or last) and _evaluate(training, run_dir, save):
                     break  # early stop: _evaluate wrote latest.pt
                 stop.signum = distributed.agree_on_signal(stop.signum, env)  # every rank stops at the same step
@@ -339,24 +305,17 @@ def _evaluate(training: Training, run_dir: Path, save: Callable[[str], Path]) ->
 
 
 def evaluate_during_training(training: Training, step: int, nimg: int, run_dir: Path) -> tuple[bool, bool]:
-    """Score G_ema (or G), append to metrics.jsonl, track the best. Returns (improved, stop early)."""
-    from gankit.metrics.evaluate import default_metrics, evaluate_run, primary_key
-
-    cfg, trainer = training.cfg, training.trainer
-    G = standing_statistics(trainer.ema.G_ema) if trainer.ema is not None else trainer.G
-    which = "G_ema" if trainer.ema is not None else "G"
-    result = evaluate_run(G, trainer.D, cfg, seed=cfg.seed, which=which, device=trainer.device,
-                          truncation=cfg.tricks.sample_truncation)
+    """Score the family's output, append to metrics.jsonl, track the best. Returns (improved, stop early)."""
+    result, key, lower_is_better = training.family.evaluate(seed=training.cfg.seed)
     with open(run_dir / "metrics.jsonl", "a") as f:
-        f.write(json.dumps({"step": step, "nimg": nimg, **result}) + "\n")
-    key, lower_is_better = primary_key(cfg.eval.metrics or default_metrics(cfg.data), cfg.data)
+        f.write(finite_json({"step": step, "nimg": nimg, **result}) + "\n")
     value, best = result[key], training.best
     improved = best is None or (value < best["value"] if lower_is_better else value > best["value"])
     if improved:
         training.best = {"key": key, "value": value, "step": step, "evals_since_best": 0}
     else:
         best["evals_since_best"] += 1
-    patience = cfg.eval.patience
+    patience = training.cfg.eval.patience
     return improved, bool(patience) and training.best["evals_since_best"] >= patience
 
 
