@@ -527,6 +527,10 @@ def write_report(run_dirs: list[Path], out: Path) -> Path:
     if not run_dirs:
         raise GankitError("no run directory given; pass one or more run directories")
     runs = [load_run(d) for d in run_dirs]
+    names = [run.name for run in runs]
+    for run in runs:
+        if names.count(run.name) > 1:  # e.g. a/run and b/run: name them by their parent too
+            run.name = f"{run.path.resolve().parent.name}/{run.name}"
     out = Path(out).expanduser()
     _write_atomic(out, render_report(runs))
     return out

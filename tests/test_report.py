@@ -16,7 +16,7 @@ import yaml
 from PIL import Image
 
 from gankit import report as report_mod
-from gankit.cli_report import cmd_report
+from gankit.cli_report import add_parsers, cmd_report
 from gankit.errors import GankitError
 from gankit.report import load_run, write_report, write_run_report
 
@@ -149,6 +149,21 @@ def test_several_runs_share_axes_and_sit_side_by_side(tmp_path):
     assert "gankit report: alpha, beta" in html
 
 
+def test_runs_with_the_same_name_are_told_apart(tmp_path):
+    a, b = make_run(tmp_path / "x", "run"), make_run(tmp_path / "y", "run")
+    html = _text([a, b], tmp_path / "both.html")
+    assert "x/run: d_loss" in html and "y/run: d_loss" in html
+
+
+def test_cli_parsers():
+    parser = argparse.ArgumentParser()
+    add_parsers(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["report", "r1", "r2", "--out", "x.html"])
+    assert (args.runs, args.out) == (["r1", "r2"], "x.html")
+    args = parser.parse_args(["doctor", "digits", "--json"])
+    assert (args.path, args.json) == ("digits", True)
+
+
 def test_long_runs_embed_an_even_spread_of_grids(tmp_path, monkeypatch):
     monkeypatch.setattr(report_mod, "MAX_FRAMES", 4)
     run = make_run(tmp_path, steps=tuple(range(10, 110, 10)))
@@ -179,6 +194,14 @@ def test_errors_and_cli_defaults(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- a real browser
 
+_SLIDER_PROBE = """<script>
+var s=document.querySelector('input.slider'), f=JSON.parse(document.getElementById('frames-0').textContent);
+s.value=0; s.dispatchEvent(new Event('input'));
+document.documentElement.setAttribute('data-probe', 'first:'+(document.getElementById('frame-0').src===f.uris[0])
+  +' label:'+document.getElementById('frame-step-0').textContent);
+</script>"""
+
+
 def _chromium() -> str | None:
     return next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
 
@@ -196,10 +219,14 @@ def test_report_renders_in_headless_chromium_without_script_errors(tmp_path):
     with open(run / "log.jsonl", "a") as f:
         f.write('{"step": 350, "d_loss": NaN, "g_loss": 1.0}\n{"step": 360, "event": "rollback", "message": "x"}\n')
     page = write_run_report(run)
-    dom = _run_chromium(binary, page, "--dump-dom").stdout
+    # a copy with a probe at the end that drags the slider to the first step and records what the page shows
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", _SLIDER_PROBE + "</body>"))
+    dom = _run_chromium(binary, probe, "--dump-dom").stdout
     root = re.search(r"<html[^>]*>", dom).group(0)
     assert 'data-report-ready="1"' in root, root  # the page's script ran to its end
     assert "data-js-errors" not in root
+    assert 'data-probe="first:true label:100"' in root, root
     shot = tmp_path / "shot.png"
     _run_chromium(binary, page, f"--screenshot={shot}")
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
