@@ -141,8 +141,24 @@ def resolve_num_classes(cfg: Config, num_classes: int) -> None:
 
 
 def build_generator(cfg: Config) -> nn.Module:
-    """Only G (for sampling from a checkpoint)."""
-    return build_models(cfg)[0]
+    """Only G of a generation family (for sampling from a checkpoint), from the config alone.
+
+    A translation family's checkpoint is a one-line error that points to `gankit translate`."""
+    from gankit.families import get_family
+
+    family = get_family(cfg.model.family)
+    if family.KIND != "generation":
+        raise GankitError(f"this checkpoint is a {cfg.model.family} run, which maps images to images rather than "
+                          "sampling noise; use: gankit translate CKPT --input FILE_OR_DIR --out DIR")
+    return family.build_generator(cfg)
+
+
+def check_finite_state(state_dict: dict, what: str, path) -> None:
+    """A one-line error when a saved network holds NaN or infinite values (a diverged run)."""
+    for key, value in state_dict.items():
+        if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all():
+            raise GankitError(f"checkpoint {path} holds non-finite values in the {what} ({key}): the run diverged; "
+                              "sample an earlier checkpoint (checkpoints/best.pt or step-*.pt) or retrain with a lower LR")
 
 
 def load_generator(checkpoint: str | Path, device_name: str, no_ema: bool) -> tuple[nn.Module, Config, dict, str]:
@@ -158,6 +174,7 @@ def load_generator(checkpoint: str | Path, device_name: str, no_ema: bool) -> tu
     cfg = from_dict(state["config"])
     G = build_generator(cfg)
     use_ema = state.get("G_ema") is not None and not no_ema
+    check_finite_state(state["G_ema"] if use_ema else state["G"], "generator", checkpoint)
     load_model_state(G, state["G_ema"] if use_ema else state["G"], "generator", checkpoint)
     place_model(G, resolve_device(device_name), G.out_shape)
     if use_ema:

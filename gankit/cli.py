@@ -14,7 +14,7 @@ from gankit import __version__, bench, cli_cond, cli_eval
 from gankit.errors import GankitError
 
 EXIT_USER_ERROR = 2
-RESUME_CHANGEABLE = ("train.steps", "log.", "device", "runtime.compile", "runtime.threads")  # keys that may differ from the checkpoint's config
+RESUME_CHANGEABLE = ("train.steps", "tricks.schedule_steps", "log.", "device", "runtime.compile", "runtime.threads")  # keys that may differ from the checkpoint's config
 
 
 def _train_parser(sub) -> None:
@@ -159,10 +159,30 @@ def _resume_config(args, state: dict):
     for assignment in args.set + _shortcut_sets(args):
         key = assignment.split("=", 1)[0]
         if not any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUME_CHANGEABLE):
-            raise GankitError(f"'{key}' cannot change when resuming (only train.steps, log.*, device); start a new run")
+            raise GankitError(f"'{key}' cannot change when resuming (only train.steps, tricks.schedule_steps, log.*, "
+                              "device, runtime.threads, runtime.compile); start a new run")
         apply_overrides(cfg, parse_set(assignment), source=f"--set {assignment}")
+    _keep_schedule_horizon(cfg, state["config"])
     validate(cfg)
     return cfg
+
+
+def _keep_schedule_horizon(cfg, saved: dict) -> None:
+    """Extending a run keeps the horizon its LR decay and annealing started with, and says so.
+
+    With `tricks.schedule_steps: 0` the horizon is `train.steps`; a new --steps would re-stretch
+    every schedule (the LR would jump back up), so the saved horizon is written in unless the
+    user set a new one."""
+    saved_steps = saved.get("train", {}).get("steps")
+    saved_horizon = saved.get("tricks", {}).get("schedule_steps", 0) or saved_steps
+    if cfg.train.steps == saved_steps:
+        return
+    if cfg.tricks.schedule_steps == 0:
+        cfg.tricks.schedule_steps = saved_horizon
+    horizon = cfg.tricks.schedule_steps
+    kept = "kept" if horizon == saved_horizon else "changed"
+    print(f"resuming to step {cfg.train.steps}: schedules (LR decay, annealing) {kept} at a horizon of {horizon} steps; "
+          "set a new one with --set tricks.schedule_steps=M", file=sys.stderr)
 
 
 def cmd_train(args) -> int:

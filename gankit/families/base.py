@@ -8,6 +8,9 @@ exposes:
     KIND: str                      "generation" (noise -> sample) or "translation" (input -> output)
     build(cfg, device, env) -> Family
         networks on `device`, optimizers, data stream; freshly initialised (the loop seeds first).
+    build_generator(cfg) -> nn.Module                                        (generation families)
+        G alone, from the config, for `gankit sample` / `eval` / `interpolate`: `G(z [N, G.z_dim], c=None)
+        -> x [N, *G.out_shape]`; the checkpoint's "G_ema" (else "G") state dict is loaded into it.
     load_output_network(cfg, state, device, direction) -> nn.Module          (translation families)
         the network `gankit translate` runs, rebuilt from the checkpoint's config alone:
         `net(x [N, C, H, W] in [-1, 1]) -> y [N, C', H', W'] in [-1, 1]`.

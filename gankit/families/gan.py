@@ -406,6 +406,13 @@ class GANFamily:
         self.trainer.wrap(wrap_module(self.trainer.G), wrap_module(self.trainer.D))
 
 
+def build_generator(cfg) -> nn.Module:
+    """G alone, from the config (sampling a checkpoint needs no dataset)."""
+    from gankit.build import build_models
+
+    return build_models(cfg)[0]
+
+
 def build(cfg, device: torch.device, env) -> GANFamily:
     """Data, G and D (with their model tricks), optimizers, EMA and step tricks for `cfg`, on `device`."""
     from gankit.build import build_data, build_models, place_model, resolve_num_classes
