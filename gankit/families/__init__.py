@@ -7,10 +7,12 @@
 from types import ModuleType
 
 from gankit.errors import GankitError
-from gankit.families import gan
+from gankit.families import cyclegan, discogan, gan
 
 FAMILIES: dict[str, ModuleType] = {
     "gan": gan,
+    "cyclegan": cyclegan,
+    "discogan": discogan,
 }
 
 
