@@ -7,12 +7,13 @@
 from types import ModuleType
 
 from gankit.errors import GankitError
-from gankit.families import cyclegan, discogan, gan
+from gankit.families import cyclegan, discogan, gan, srgan
 
 FAMILIES: dict[str, ModuleType] = {
     "gan": gan,
     "cyclegan": cyclegan,
     "discogan": discogan,
+    "srgan": srgan,
 }
 
 
