@@ -285,6 +285,7 @@ def test_smoke_train_sample_eval(tmp_path, module, family):
                        fam.networks["G_BA"].state_dict()["net.0.weight" if family == "discogan" else "net.1.weight"])
     with pytest.raises(GankitError, match="direction"):
         module.load_output_network(cfg, state, CPU, "AtoA")
+    assert module.input_shape(cfg) == (3, 20, 24)
     scores = module.evaluate_checkpoint(cfg, state, CPU, SimpleNamespace(n=5, seed=0, split="test"))
     assert scores["protocol"]["n_A"] == 5 and scores["cycle_l1_A"] >= 0
 

@@ -367,6 +367,11 @@ def build(cfg: Config, device: torch.device, env: DistEnv) -> CycleGAN:
     return CycleGAN(cfg, device, env)
 
 
+def input_shape(cfg: Config) -> tuple[int, int, int]:
+    """`(C, H, W)` both generators take (`gankit translate` fits inputs to it): the training resolution."""
+    return (image_channels(cfg), *resolution_hw(cfg.data.resolution))
+
+
 def load_output_network(cfg: Config, state: dict, device: torch.device, direction: str,
                         make_networks=build_networks) -> nn.Module:
     """G_AB for direction "AtoB", G_BA for "BtoA", rebuilt from the config and loaded from `state`, in eval mode."""

@@ -26,13 +26,15 @@ from torch import Tensor, nn
 
 from gankit.config import Config
 from gankit.families import cyclegan
-from gankit.families.cyclegan import CycleGAN, image_channels, validate_cycle
+from gankit.families.cyclegan import CycleGAN, image_channels, input_shape, validate_cycle
 from gankit.models.discogan import DiscoDiscriminator, DiscoGenerator
 from gankit.train.distributed import DistEnv
 from gankit.train.speed import autocast
 
 KIND = "translation"
 validate_discogan = validate_cycle  # the same cfg.cycle and data checks
+__all__ = ["KIND", "build", "build_networks", "input_shape", "load_output_network", "evaluate_checkpoint",
+           "validate_discogan"]
 
 
 def build_networks(cfg: Config) -> dict[str, nn.Module]:
