@@ -10,11 +10,12 @@ import sys
 import warnings
 from pathlib import Path
 
-from gankit import __version__, bench, cli_cond, cli_eval
+from gankit import __version__, bench, cli_cond, cli_eval, cli_report, cli_translate
 from gankit.errors import GankitError
 
 EXIT_USER_ERROR = 2
-RESUME_CHANGEABLE = ("train.steps", "tricks.schedule_steps", "log.", "device", "runtime.compile", "runtime.threads")  # keys that may differ from the checkpoint's config
+RESUME_CHANGEABLE = ("train.steps", "tricks.schedule_steps", "log.", "watch.", "device", "runtime.compile",
+                     "runtime.threads")  # keys that may differ from the checkpoint's config
 
 
 def _train_parser(sub) -> None:
@@ -69,6 +70,8 @@ def make_parser() -> argparse.ArgumentParser:
     cli_eval.add_parsers(sub)
     bench.add_parser(sub)
     cli_cond.add_parsers(sub)
+    cli_translate.add_parsers(sub)
+    cli_report.add_parsers(sub)
     return parser
 
 
@@ -192,6 +195,7 @@ def cmd_train(args) -> int:
     from gankit.train.checkpoint import find_checkpoint, load_checkpoint
     from gankit.train import distributed
     from gankit.train.loop import StopRequested, prepare_training, run_training
+    from gankit.train.watchdog import EXIT_DIVERGED, Diverged
 
     if args.resume:
         ckpt_path = find_checkpoint(args.resume)
@@ -224,6 +228,9 @@ def cmd_train(args) -> int:
         last = run_training(training, run_dir)
     except StopRequested as stop:
         return 128 + stop.signum  # the shell's convention for "ended by signal N"
+    except Diverged as err:
+        print(f"gankit: error: {err}", file=sys.stderr)
+        return EXIT_DIVERGED
     finally:
         distributed.teardown()
     if not env.is_main:
@@ -275,6 +282,9 @@ COMMANDS = {
     "bench": bench.cmd_bench,
     "export": cli_cond.cmd_export,
     "cas": cli_cond.cmd_cas,
+    "translate": cli_translate.cmd_translate,
+    "report": cli_report.cmd_report,
+    "doctor": cli_report.cmd_doctor,
 }
 
 

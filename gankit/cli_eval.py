@@ -84,8 +84,15 @@ def eval_checkpoint(args, metrics: list[str] | None) -> dict:
     from gankit.build import build_models, load_generator, place_model
     from gankit.metrics.evaluate import TOY_PROTOCOL_N, evaluate_run
     from gankit.sample import sampling_truncation
-    from gankit.train.checkpoint import load_model_state
+    from gankit.build import resolve_device
+    from gankit.config import from_dict
+    from gankit.families import get_family
+    from gankit.train.checkpoint import load_checkpoint, load_model_state
 
+    saved = load_checkpoint(args.checkpoint)
+    family = get_family(from_dict(saved["config"]).model.family)
+    if family.KIND == "translation":  # image-to-image runs score their outputs against targets
+        return family.evaluate_checkpoint(from_dict(saved["config"]), saved, resolve_device(args.device), args)
     G, cfg, state, which = load_generator(args.checkpoint, args.device, args.no_ema)
     if args.features in DATASETS_FOR_REAL and args.features != cfg.data.name:
         raise GankitError(f"--features {args.features} does not match this run's data ({cfg.data.name}); use domain")

@@ -82,6 +82,20 @@ class LogConfig:
     keep_checkpoints: bool = False  # keep every periodic step-N.pt besides latest.pt
     n_samples: int = 64  # images in each sample grid (points in each toy scatter: 1000)
     progress: bool = True  # show the progress bar
+    report: bool = True  # rewrite report.html at each sample interval and at the end
+    tensorboard: bool = False  # also write TensorBoard event files to tensorboard/ (pip install -e '.[tensorboard]')
+
+
+@dataclass
+class WatchConfig:
+    """The health watchdog (gankit.train.watchdog); `--set watch.enabled=false` turns it off."""
+
+    enabled: bool = True  # roll back non-finite steps and warn about stalls
+    lr_factor: float = 0.5  # both learning rates are multiplied by this at each rollback
+    max_rollbacks: int = 3  # then the run stops with exit code 3
+    d_win_lines: int = 10  # warn after this many log lines in a row where D wins outright
+    min_g_grad: float = 1e-6  # warn when G's gradient norm at a log line falls below this
+    min_class_share: float = 0.3  # warn when the fixed-noise samples cover at most this share of the classes
 
 
 @dataclass
@@ -209,6 +223,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
     tricks: TricksConfig = field(default_factory=TricksConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     cond: CondConfig = field(default_factory=CondConfig)
@@ -414,6 +429,12 @@ def _validate_ranges(cfg: Config) -> None:
     _require(lo.clip >= 0, f"loss.clip must be >= 0, got {lo.clip}")
     for key in ("every", "sample_every", "checkpoint_every", "n_samples"):
         _require(getattr(lg, key) >= 1, f"log.{key} must be >= 1, got {getattr(lg, key)}")
+    w = cfg.watch
+    _require(0 < w.lr_factor < 1, f"watch.lr_factor must be in (0, 1), got {w.lr_factor}")
+    _require(w.max_rollbacks >= 0, f"watch.max_rollbacks must be >= 0, got {w.max_rollbacks}")
+    _require(w.d_win_lines >= 1, f"watch.d_win_lines must be >= 1, got {w.d_win_lines}")
+    _require(w.min_g_grad >= 0, f"watch.min_g_grad must be >= 0, got {w.min_g_grad}")
+    _require(0 <= w.min_class_share < 1, f"watch.min_class_share must be in [0, 1), got {w.min_class_share}")
 
 
 def _validate_eval(cfg: Config) -> None:

@@ -364,6 +364,11 @@ class GANFamily:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"g": self.trainer.opt_g, "d": self.trainer.opt_d}
 
+    @property
+    def schedulers(self) -> list:
+        """LR schedulers (the watchdog lowers their base rates on a rollback)."""
+        return self.trainer.schedulers
+
     def sampling_G(self) -> nn.Module:
         """G_ema with its own batch-norm statistics when the run keeps one, else G."""
         from gankit.train.ema import standing_statistics
@@ -390,6 +395,19 @@ class GANFamily:
         samples = generate(G, truncate_latents(G, self.fixed_z, self.cfg.tricks.sample_truncation))
         reference = self.data.reference
         save_samples(samples, path, reference=reference if samples.dim() == 2 else None)
+
+    def class_collapse(self) -> tuple[Tensor, int] | None:
+        """(domain classifier's labels of the fixed-noise samples, class count) for the watchdog's
+        mode-collapse check, where the data has a shipped classifier (fashion-mnist, digits); else None."""
+        from gankit.metrics import extract_features
+        from gankit.sample import generate, truncate_latents
+
+        if self.cfg.data.name not in ("fashion-mnist", "digits") or self.data.reference.dim() != 4:
+            return None
+        G = self.sampling_G()
+        images = generate(G, truncate_latents(G, self.fixed_z, self.cfg.tricks.sample_truncation))
+        _, logits = extract_features(images, network=self.cfg.data.name)
+        return logits.argmax(dim=1), logits.shape[1]
 
     def evaluate(self, seed: int) -> tuple[dict, str, bool]:
         """Score G_ema (or G) as `eval.*` says; returns (result, primary key, lower is better)."""

@@ -31,7 +31,9 @@ from gankit.families import get_family
 from gankit.train import distributed
 from gankit.train.distributed import DistEnv
 from gankit.train.speed import check_precision
-from gankit.train.checkpoint import capture_rng, finite_json, load_model_state, restore_rng, save_checkpoint
+from gankit.train.checkpoint import (capture_rng, finite_json, load_checkpoint, load_model_state, restore_rng,
+                                     save_checkpoint)
+from gankit.train.watchdog import Watchdog, all_finite, networks_finite, say, scale_learning_rates
 
 
 class StopRequested(Exception):
@@ -154,6 +156,7 @@ class Training:
     nimg: int = 0
     best: dict | None = None  # {"key", "value", "step", "evals_since_best"} of the primary metric
     env: DistEnv = DistEnv()  # this process among torchrun's (rank 0 of 1 when not distributed)
+    watch_state: dict | None = None  # the watchdog's rollback count and LR scale from a resumed checkpoint
 
 
 def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path | None = None,
@@ -181,6 +184,7 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
         if env.enabled:
             _restore_rank(resume, family.sampler, env, cfg.seed)
         training.step, training.nimg, training.best = resume["step"], resume["nimg"], resume.get("best")
+        training.watch_state = resume.get("watch")
     return training
 
 
@@ -224,6 +228,18 @@ class StepLog:
         self.start, self.steps = time.perf_counter(), 0
         return line
 
+    def write_event(self, event: dict) -> None:
+        """A line that is not a step's means (a watchdog event): written at once, shown on the bar."""
+        self.file.write(finite_json(event) + "\n")
+        self.file.flush()
+        self.bar.set_postfix_str(f"{event['event']} at step {event['step']}", refresh=False)
+
+    def restart(self, step: int) -> None:
+        """After a rollback: forget the means since the last line, put the bar back at `step`."""
+        self.means = RunningMeans()
+        self.bar.n = step
+        self.start, self.steps = time.perf_counter(), 0
+
     def close(self) -> None:
         self.bar.close()
         self.file.close()
@@ -234,6 +250,99 @@ def _start_run_dir(cfg: Config, run_dir: Path, env: DistEnv) -> None:
         (run_dir / "samples").mkdir(parents=True, exist_ok=True)
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+class RunFiles:
+    """What a run writes besides its log: checkpoints (never non-finite), the report, TensorBoard events,
+    and the watchdog's rollbacks to the last good checkpoint. Collective calls under DDP: every rank
+    calls `save` and `healthy` at the same step; rank 0 alone writes."""
+
+    def __init__(self, training: Training, run_dir: Path, log: "StepLog"):
+        self.training, self.run_dir, self.log = training, run_dir, log
+        cfg, env = training.cfg, training.env
+        self.watch = Watchdog(cfg.watch, cfg.loss.name) if cfg.watch.enabled else None
+        self.tensorboard = None
+        if cfg.log.tensorboard and env.is_main:
+            from gankit.train.tensorboard import TensorBoardWriter
+
+            self.tensorboard = TensorBoardWriter(run_dir)
+        if self.watch is not None:
+            self.watch.load_state_dict(training.watch_state)
+            if not (run_dir / "checkpoints" / "latest.pt").is_file():
+                self.watch.snapshot(checkpoint_state(training))
+
+    def healthy(self, stats: dict | None = None) -> bool:
+        """Every rank agrees whether the step's stats (or, without stats, every network) are finite."""
+        if self.watch is None:
+            return True
+        family = self.training.family
+        ok = all_finite(stats) if stats is not None else networks_finite(family.networks)
+        return distributed.agree_on_signal(None if ok else 1, self.training.env) is None
+
+    def save(self, name: str) -> Path:
+        training, env = self.training, self.training.env
+        path = self.run_dir / "checkpoints" / name
+        if not self.healthy():
+            self.rollback()  # never write non-finite weights over a good checkpoint
+            return path
+        ranks = distributed.gather_rank_states({"rng": capture_rng(), "sampler": training.family.sampler.state_dict()},
+                                               env)
+        if env.is_main:
+            state = checkpoint_state(training, ranks)
+            state["watch"] = self.watch.state_dict() if self.watch is not None else None
+            save_checkpoint(path, state)
+        return path
+
+    def rollback(self) -> None:
+        """Back to the last good checkpoint with lower learning rates (or `Diverged` past the limit)."""
+        training, watch = self.training, self.watch
+        message = watch.next_rollback(training.step)
+        latest = self.run_dir / "checkpoints" / "latest.pt"
+        state = load_checkpoint(latest) if latest.is_file() else watch.load_snapshot()
+        restore_family(state, training.family, latest)
+        if training.env.enabled:
+            _restore_rank(state, training.family.sampler, training.env, training.cfg.seed)
+        saved_scale = (state.get("watch") or {}).get("lr_scale", 1.0)
+        scale_learning_rates(training.family.optimizers, getattr(training.family, "schedulers", []),
+                             watch.lr_scale / saved_scale)
+        bad_step = training.step
+        training.step, training.nimg, training.best = state["step"], state["nimg"], state.get("best")
+        self.log.restart(training.step)
+        self.event("rollback", message, step=bad_step, restored_step=training.step)
+
+    def event(self, kind: str, message: str, **fields) -> None:
+        """A watchdog event: one log.jsonl line, one line on stderr, the progress bar's note."""
+        if self.training.env.is_main:
+            self.log.write_event({"step": self.training.step, "event": kind, "message": message, **fields})
+            say(message)
+
+    def after_log_line(self, line: dict) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(line["step"], line)
+        if self.watch is not None and self.training.env.is_main:
+            G = self.training.family.networks.get("G")
+            for kind, message in self.watch.warnings_for_line(line, G):
+                self.event("warning", message)
+
+    def after_samples(self, path: Path) -> None:
+        training = self.training
+        if self.watch is not None:
+            collapse = getattr(training.family, "class_collapse", None)
+            with torch.random.fork_rng(devices=[]):  # loading the classifier must not move the training stream
+                result = collapse() if collapse is not None else None
+            message = self.watch.collapse_warning(*result) if result is not None else None
+            if message:
+                self.event("warning", message)
+        if self.tensorboard is not None:
+            self.tensorboard.image(training.step, "samples", path)
+        if training.cfg.log.report:
+            from gankit.report import write_run_report
+
+            write_run_report(self.run_dir)
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
 
 def run_training(training: Training, run_dir: Path) -> dict:
@@ -247,34 +356,33 @@ def run_training(training: Training, run_dir: Path) -> dict:
     _start_run_dir(cfg, run_dir, env)
     log = StepLog(run_dir / "log.jsonl" if env.is_main else Path(os.devnull), t.steps, training.step,
                   family.images_per_step * env.world_size, lg.progress and env.is_main)
+    files = RunFiles(training, run_dir, log)
     last_line: dict = {"step": training.step, "nimg": training.nimg}
-
-    def save(name: str) -> Path:
-        # Collective under DDP (every rank calls it at the same step); rank 0 alone writes.
-        ranks = distributed.gather_rank_states({"rng": capture_rng(), "sampler": family.sampler.state_dict()}, env)
-        path = run_dir / "checkpoints" / name
-        if env.is_main:
-            save_checkpoint(path, checkpoint_state(training, ranks))
-        return path
-
     with GracefulStop() as stop:
         try:
             while training.step < t.steps:
-                log.add(family.train_step())
+                stats = family.train_step()
+                if not files.healthy(stats):  # a non-finite step is not kept
+                    files.rollback()
+                    continue
+                log.add(stats)
                 training.step += 1
                 training.nimg += log.images_per_step
                 step, last = training.step, training.step == t.steps
                 if step % lg.every == 0 or last:
                     last_line = log.write(step, training.nimg, env)
+                    files.after_log_line(last_line)
                 if env.is_main and (step % lg.sample_every == 0 or last):
-                    family.write_samples(run_dir / "samples" / f"step-{step:07d}.png")
-                if cfg.eval.every and (step % cfg.eval.every == 0 or last) and _evaluate(training, run_dir, save):
+                    path = run_dir / "samples" / f"step-{step:07d}.png"
+                    family.write_samples(path)
+                    files.after_samples(path)
+                if cfg.eval.every and (step % cfg.eval.every == 0 or last) and _evaluate(training, run_dir, files.save):
                     break  # early stop: _evaluate wrote latest.pt
                 stop.signum = distributed.agree_on_signal(stop.signum, env)  # every rank stops at the same step
                 if step % lg.checkpoint_every == 0 or last or stop.signum is not None:
-                    path = save("latest.pt")
+                    path = files.save("latest.pt")
                     if lg.keep_checkpoints and step % lg.checkpoint_every == 0 and not last:
-                        save(f"step-{step:07d}.pt")
+                        files.save(f"step-{step:07d}.pt")
                 if stop.signum is not None and not last:
                     log.bar.close()
                     if env.is_main:
@@ -283,6 +391,7 @@ def run_training(training: Training, run_dir: Path) -> dict:
                     raise StopRequested(stop.signum)
         finally:
             log.close()
+            files.close()
     return last_line
 
 
