@@ -391,7 +391,8 @@ class SRGANFamily:
         scores, _, _ = sr_scores(self.output_network(), self.val_hr[:n], self.scale, self.device)
         protocol = {"family": "srgan", "split": "validation (held out of the training images)", "n": n,
                     "network": "G_ema" if self.ema is not None else "G", "scale": self.scale,
-                    "downsample": "bicubic, antialiased", "seed": seed, "gankit_version": __version__}
+                    "downsample": "bicubic, antialiased", "content_features": self.phi_record, "seed": seed,
+                    "gankit_version": __version__}
         return {**scores, "protocol": protocol}, "psnr", False
 
 
