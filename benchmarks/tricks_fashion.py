@@ -71,7 +71,7 @@ def train_for(sets: list[str], budget: float, seed: int) -> tuple[list[tuple[str
     steps = train_for_seconds(training, budget)
 
     def score(G, which: str) -> dict:
-        return evaluate_generator(G, cfg, metrics=["fid", "modes"], n=10_000, seed=seed, which=which)
+        return evaluate_generator(G, cfg, metrics=["fid", "modes"], n=10_000, seed=seed, which=which, split="test")
 
     if trainer.ema is None:
         return [("G", score(trainer.G, "G"))], steps

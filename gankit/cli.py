@@ -14,7 +14,7 @@ from gankit import __version__, bench, cli_cond, cli_eval, cli_report, cli_trans
 from gankit.errors import GankitError
 
 EXIT_USER_ERROR = 2
-RESUME_CHANGEABLE = ("train.steps", "tricks.schedule_steps", "log.", "watch.", "device", "runtime.compile",
+RESUME_CHANGEABLE = ("train.steps", "tricks.schedule_steps", "log.", "watch.", "eval.split", "device", "runtime.compile",
                      "runtime.threads")  # keys that may differ from the checkpoint's config
 
 
@@ -195,6 +195,7 @@ def cmd_train(args) -> int:
     from gankit.train.checkpoint import find_checkpoint, load_checkpoint
     from gankit.train import distributed
     from gankit.train.loop import StopRequested, prepare_training, run_training
+    from gankit.families import validate_family
     from gankit.train.watchdog import EXIT_DIVERGED, Diverged
 
     if args.resume:
@@ -212,6 +213,7 @@ def cmd_train(args) -> int:
             raise GankitError("choose what to train: --preset NAME (see `gankit presets`) or --config FILE")
         cfg = resolve(args.preset, args.config, args.set + _shortcut_sets(args))
         state, ckpt_path = None, None
+    validate_family(cfg)
     if args.dry_run:
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         return 0

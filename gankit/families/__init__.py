@@ -7,10 +7,11 @@
 from types import ModuleType
 
 from gankit.errors import GankitError
-from gankit.families import cyclegan, discogan, gan, srgan
+from gankit.families import cyclegan, discogan, gan, pix2pix, srgan
 
 FAMILIES: dict[str, ModuleType] = {
     "gan": gan,
+    "pix2pix": pix2pix,
     "cyclegan": cyclegan,
     "discogan": discogan,
     "srgan": srgan,
@@ -22,3 +23,10 @@ def get_family(name: str) -> ModuleType:
     if name not in FAMILIES:
         raise GankitError(f"model.family '{name}' is not available; choose one of: {', '.join(FAMILIES)}")
     return FAMILIES[name]
+
+
+def validate_family(cfg) -> None:
+    """The family's own range checks (`validate(cfg)` in its module, where it has one): one-line errors."""
+    check = getattr(get_family(cfg.model.family), "validate", None)
+    if check is not None:
+        check(cfg)

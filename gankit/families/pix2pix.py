@@ -304,7 +304,7 @@ def build(cfg: Config, device: torch.device, env: DistEnv = DistEnv()) -> Pix2Pi
 
 def load_output_network(cfg: Config, state: dict, device: torch.device, direction: str | None = None) -> nn.Module:
     """The trained U-Net G (A -> B) from a checkpoint, in eval mode: `G(a [N, Ca, H, W]) -> [N, Cb, H, W]`."""
-    if direction not in (None, "AB", "A2B", "forward"):
+    if direction not in (None, "AtoB", "AB", "A2B", "forward"):
         raise GankitError(f"pix2pix translates A -> B only; drop the direction '{direction}'")
     if "G" not in state:
         raise GankitError("the checkpoint holds no 'G'; it is not from a pix2pix run")
@@ -335,3 +335,11 @@ def evaluate_checkpoint(cfg: Config, state: dict, device: torch.device, args) ->
     result = score_pairs(G, pairs, device, with_fid)
     result["protocol"] = _protocol(cfg, split, len(pairs), int(getattr(args, "seed", 0) or 0), with_fid)
     return result
+
+
+validate = validate_pix2pix  # the name the family registry calls
+
+
+def input_shape(cfg: Config) -> tuple[int, int, int]:
+    """(C, H, W) of the A images G was trained on (`gankit translate` fits its inputs to it)."""
+    return (domain_channels(cfg)[0], *resolution_hw(cfg.data.resolution))

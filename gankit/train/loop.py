@@ -392,7 +392,34 @@ def run_training(training: Training, run_dir: Path) -> dict:
         finally:
             log.close()
             files.close()
+    if env.is_main and cfg.eval.every and (run_dir / "checkpoints" / "best.pt").is_file():
+        _final_test_score(training, run_dir)
     return last_line
+
+
+def _final_test_score(training: Training, run_dir: Path) -> None:
+    """Score best.pt once on the test split (it was chosen on val), as the last line of metrics.jsonl."""
+    from argparse import Namespace
+
+    from gankit.metrics.evaluate import final_test_evaluation
+    from gankit.train.checkpoint import load_checkpoint
+
+    device = next(next(iter(training.family.networks.values())).parameters()).device
+    best = run_dir / "checkpoints" / "best.pt"
+    module = get_family(training.cfg.model.family)
+    if module.KIND == "translation":
+        args = Namespace(split="test", n=None, seed=training.cfg.seed, device=str(device), json=True, no_ema=False)
+        result = module.evaluate_checkpoint(training.cfg, load_checkpoint(best), device, args)
+        result.setdefault("protocol", {})["checkpoint_step"] = training.best["step"]
+    else:
+        result = final_test_evaluation(best, device=device)
+    if result is None:
+        return
+    step = result["protocol"]["checkpoint_step"]
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(finite_json({"step": step, "final": True, **result}) + "\n")
+    scores = ", ".join(f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, float))
+    print(f"test split, once, on best.pt (step {step}): {scores}", file=sys.stderr)
 
 
 def _evaluate(training: Training, run_dir: Path, save: Callable[[str], Path]) -> bool:
