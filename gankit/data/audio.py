@@ -217,14 +217,14 @@ def make_spoken_digits(out_dir: str | Path | None = None, seed: int = 0, force: 
     unknown = set(grid) - {"accents", "variants", "pitches", "speeds", "words"}
     if unknown:
         raise GankitError(f"unknown spoken-digits option(s) {sorted(unknown)}; use accents, variants, pitches, speeds, words")
-    recipe = spoken_digits_recipe(seed, **{k: tuple(v) for k, v in grid.items()})
     recipe_path = out / "recipe.json"
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not recipe_path.is_file():
+        raise GankitError(f"{out} exists and is not a spoken-digits folder; choose an empty or new --out folder")
+    recipe = spoken_digits_recipe(seed, **{k: tuple(v) for k, v in grid.items()})
     if recipe_path.is_file() and not force:
         old = json.loads(recipe_path.read_text())
         if {k: v for k, v in old.items() if k != "clips"} == recipe:
             return out
-    if out.exists() and any(out.iterdir()) and not recipe_path.is_file():
-        raise GankitError(f"{out} exists and is not a spoken-digits folder; choose an empty or new --out folder")
     # Build next to the target, then swap it in, so an interrupted run never leaves a half set.
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".spoken-digits-", dir=out.parent))
