@@ -93,7 +93,7 @@ def end_to_end_fid() -> None:
     The real statistics are computed once (then cached on disk, as in normal use); the timing
     covers generation + fake features + FID, which is what every later evaluation costs.
     """
-    from gankit.build import build_generator
+    from gankit.families import build_generator
     from gankit.config import resolve
     from gankit.data import fashion_mnist_dir
     from gankit.metrics.evaluate import evaluate_generator

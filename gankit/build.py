@@ -17,7 +17,6 @@ from gankit.models.latent import LatentMixtureG, StdAnneal, TruncationSwitch
 from gankit.models.refbn import RefBatchG
 from gankit.models.tricks import MinibatchHeadD, PackedD, packed_shape, spectral_norm_all
 from gankit.models.conditional import conditional_shapes, wrap_conditional
-from gankit.train.ema import standing_statistics
 
 
 REF_BATCH_SEED_OFFSET = 2_000_003  # the reference batch of G's norm layers has its own noise stream
@@ -140,48 +139,6 @@ def resolve_num_classes(cfg: Config, num_classes: int) -> None:
     m.num_classes = num_classes
 
 
-def build_generator(cfg: Config) -> nn.Module:
-    """Only G of a generation family (for sampling from a checkpoint), from the config alone.
-
-    A translation family's checkpoint is a one-line error that points to `gankit translate`."""
-    from gankit.families import get_family
-
-    family = get_family(cfg.model.family)
-    if family.KIND != "generation":
-        raise GankitError(f"this checkpoint is a {cfg.model.family} run, which maps images to images rather than "
-                          "sampling noise; use: gankit translate CKPT --input FILE_OR_DIR --out DIR")
-    return family.build_generator(cfg)
-
-
-def check_finite_state(state_dict: dict, what: str, path) -> None:
-    """A one-line error when a saved network holds NaN or infinite values (a diverged run)."""
-    for key, value in state_dict.items():
-        if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all():
-            raise GankitError(f"checkpoint {path} holds non-finite values in the {what} ({key}): the run diverged; "
-                              "sample an earlier checkpoint (checkpoints/best.pt or step-*.pt) or retrain with a lower LR")
-
-
-def load_generator(checkpoint: str | Path, device_name: str, no_ema: bool) -> tuple[nn.Module, Config, dict, str]:
-    """G_ema (or G when `no_ema` or the run kept no EMA) from a checkpoint, on its device.
-
-    Returns (G, the run's config, the checkpoint state, "G_ema" or "G"). G_ema gets its own
-    batch-norm statistics first (`standing_statistics`), as it does when sampled during training.
-    """
-    from gankit.config import from_dict
-    from gankit.train.checkpoint import load_checkpoint, load_model_state
-
-    state = load_checkpoint(checkpoint)
-    cfg = from_dict(state["config"])
-    G = build_generator(cfg)
-    use_ema = state.get("G_ema") is not None and not no_ema
-    check_finite_state(state["G_ema"] if use_ema else state["G"], "generator", checkpoint)
-    load_model_state(G, state["G_ema"] if use_ema else state["G"], "generator", checkpoint)
-    place_model(G, resolve_device(device_name), G.out_shape)
-    if use_ema:
-        standing_statistics(G)
-    return G, cfg, state, "G_ema" if use_ema else "G"
-
-
 def make_optimizer(name: str, params, lr: float, betas: list) -> torch.optim.Optimizer:
     """adam (fused where possible) | rmsprop | sgd over `params`; rmsprop and sgd use betas[0] as momentum."""
     if name == "adam":
@@ -252,27 +209,10 @@ class TrainingData:
         return getattr(self.sampler, "next_labelled", None)
 
 
-def load_images(data: DataConfig):
-    """Load an image dataset named by the config, as `gankit.data.ImageData`."""
-    from gankit import data as datasets
-
-    height, width = resolution_hw(data.resolution)
-    if data.name == "fashion-mnist":
-        if height != width:
-            raise GankitError("fashion-mnist needs a square data.resolution; e.g. --set data.resolution=28")
-        return datasets.load_fashion_mnist(split=data.split, resolution=height, root=data.path or None)
-    if data.name == "digits":
-        if height != width:
-            raise GankitError("digits needs a square data.resolution; e.g. --set data.resolution=32")
-        return datasets.load_digits(split=data.split, resolution=height)
-    if not data.path:
-        raise GankitError("the folder dataset needs a path; pass --data PATH (a directory or .zip of images)")
-    return datasets.load_folder(data.path, (height, width), channels=data.channels, crop=data.crop)
-
-
 def build_data(cfg: Config, device: torch.device, rank: int = 0, world_size: int = 1) -> TrainingData:
     """The training batch stream for the config, seeded from cfg.seed."""
     from gankit import data as datasets
+    from gankit.data import loading
 
     batch = cfg.train.batch_size
     if cfg.data.name == "toy":
@@ -280,7 +220,7 @@ def build_data(cfg: Config, device: torch.device, rank: int = 0, world_size: int
         sampler = datasets.ToySampler(mixture, batch, cfg.seed, device=device, rank=rank, world_size=world_size)
         reference, _ = mixture.sample(2000, torch.Generator().manual_seed(12345))
         return TrainingData(sampler, reference, 0)
-    images = load_images(cfg.data)
+    images = loading.load_images(cfg.data)
     if cfg.data.limit:  # only the training stream is cut; evaluation still compares with the whole real split
         labels = images.labels[:cfg.data.limit] if images.labels is not None else None
         images = datasets.ImageData(images.images[:cfg.data.limit], labels, images.class_names)

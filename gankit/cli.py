@@ -10,7 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from gankit import __version__, bench, cli_cond, cli_eval, cli_report, cli_translate
+from gankit import __version__, bench, cli_cond, cli_data, cli_eval, cli_report, cli_translate
 from gankit.errors import GankitError
 
 EXIT_USER_ERROR = 2
@@ -72,6 +72,7 @@ def make_parser() -> argparse.ArgumentParser:
     cli_cond.add_parsers(sub)
     cli_translate.add_parsers(sub)
     cli_report.add_parsers(sub)
+    cli_data.add_parsers(sub)
     return parser
 
 
@@ -146,7 +147,7 @@ def _prepare_run_dir_ranks(out: str | None, preset: str, env) -> Path:
     return Path(text)
 
 
-def _resume_config(args, state: dict):
+def _resume_config(args, state: dict) -> tuple:
     """The checkpoint's config, with only the keys that may change on resume overridden."""
     from gankit.config import apply_overrides, from_dict, parse_set, validate
 
@@ -165,12 +166,12 @@ def _resume_config(args, state: dict):
             raise GankitError(f"'{key}' cannot change when resuming (only train.steps, tricks.schedule_steps, log.*, "
                               "device, runtime.threads, runtime.compile); start a new run")
         apply_overrides(cfg, parse_set(assignment), source=f"--set {assignment}")
-    _keep_schedule_horizon(cfg, state["config"])
+    note = _keep_schedule_horizon(cfg, state["config"])
     validate(cfg)
-    return cfg
+    return cfg, note
 
 
-def _keep_schedule_horizon(cfg, saved: dict) -> None:
+def _keep_schedule_horizon(cfg, saved: dict) -> str:
     """Extending a run keeps the horizon its LR decay and annealing started with, and says so.
 
     With `tricks.schedule_steps: 0` the horizon is `train.steps`; a new --steps would re-stretch
@@ -179,13 +180,13 @@ def _keep_schedule_horizon(cfg, saved: dict) -> None:
     saved_steps = saved.get("train", {}).get("steps")
     saved_horizon = saved.get("tricks", {}).get("schedule_steps", 0) or saved_steps
     if cfg.train.steps == saved_steps:
-        return
+        return ""
     if cfg.tricks.schedule_steps == 0:
         cfg.tricks.schedule_steps = saved_horizon
     horizon = cfg.tricks.schedule_steps
     kept = "kept" if horizon == saved_horizon else "changed"
-    print(f"resuming to step {cfg.train.steps}: schedules (LR decay, annealing) {kept} at a horizon of {horizon} steps; "
-          "set a new one with --set tricks.schedule_steps=M", file=sys.stderr)
+    return (f"resuming to step {cfg.train.steps}: schedules (LR decay, annealing) {kept} at a horizon of {horizon} "
+            "steps; set a new one with --set tricks.schedule_steps=M")
 
 
 def cmd_train(args) -> int:
@@ -201,7 +202,7 @@ def cmd_train(args) -> int:
     if args.resume:
         ckpt_path = find_checkpoint(args.resume)
         state = load_checkpoint(ckpt_path)
-        cfg = _resume_config(args, state)
+        cfg, note = _resume_config(args, state)
         run_dir = Path(args.out) if args.out else ckpt_path.parent.parent
         if cfg.train.steps <= state["step"]:
             raise GankitError(
@@ -212,7 +213,7 @@ def cmd_train(args) -> int:
         if not args.preset and not args.config:
             raise GankitError("choose what to train: --preset NAME (see `gankit presets`) or --config FILE")
         cfg = resolve(args.preset, args.config, args.set + _shortcut_sets(args))
-        state, ckpt_path = None, None
+        state, ckpt_path, note = None, None, ""
     validate_family(cfg)
     if args.dry_run:
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
@@ -224,6 +225,8 @@ def cmd_train(args) -> int:
         training = prepare_training(cfg, resume=state, resume_path=ckpt_path, env=env)  # errors before any write
         if state is None:
             run_dir = _prepare_run_dir_ranks(args.out, cfg.preset, env)
+        if env.is_main and note:
+            print(note, file=sys.stderr)
         if env.is_main:
             print(f"run directory: {run_dir}" + (f" ({env.world_size} processes)" if env.enabled else ""),
                   file=sys.stderr)
@@ -243,7 +246,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from gankit.build import load_generator
+    from gankit.families import load_generator
     from gankit.export import sample_labels
     from gankit.sample import export_samples, fixed_latents, generate, sampling_truncation, truncate_latents
 
@@ -287,6 +290,7 @@ COMMANDS = {
     "translate": cli_translate.cmd_translate,
     "report": cli_report.cmd_report,
     "doctor": cli_report.cmd_doctor,
+    "data": cli_data.cmd_data,
 }
 
 

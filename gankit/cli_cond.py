@@ -31,7 +31,7 @@ def add_parsers(sub) -> None:
 
 
 def cmd_export(args) -> int:
-    from gankit.build import load_generator
+    from gankit.families import load_generator
     from gankit.export import export_per_class
 
     if args.per_class < 1:
@@ -44,7 +44,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_cas(args) -> int:
-    from gankit.build import load_generator
+    from gankit.families import load_generator
     from gankit.classify import classification_accuracy_score, conditional_accuracy
     from gankit.metrics.evaluate import domain_network
 

@@ -53,7 +53,7 @@ def add_parsers(sub) -> None:
 
 
 def _parse_metrics(text: str | None) -> list[str] | None:
-    from gankit.metrics.evaluate import METRIC_NAMES
+    from gankit.config import METRIC_NAMES
 
     if text is None:
         return None
@@ -81,7 +81,8 @@ def _print_result(result: dict, as_json: bool) -> None:
 
 
 def eval_checkpoint(args, metrics: list[str] | None) -> dict:
-    from gankit.build import build_models, load_generator, place_model
+    from gankit.build import build_models, place_model
+    from gankit.families import load_generator
     from gankit.metrics.evaluate import TOY_PROTOCOL_N, evaluate_run
     from gankit.sample import sampling_truncation
     from gankit.build import resolve_device

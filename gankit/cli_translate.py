@@ -62,9 +62,9 @@ def _read(files: list[Path], shape: tuple[int, int, int]) -> tuple[torch.Tensor,
 def cmd_translate(args) -> int:
     import sys
 
-    from gankit.build import check_finite_state, resolve_device
+    from gankit.build import resolve_device
     from gankit.config import from_dict
-    from gankit.families import get_family
+    from gankit.families import check_finite_state, get_family
     from gankit.sample import to_pil, to_uint8
     from gankit.train.checkpoint import load_checkpoint
 

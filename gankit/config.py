@@ -363,6 +363,9 @@ def resolve(preset: str | None, config_file: str | None, sets: list[str]) -> Con
 
 
 DATA_NAMES = ("toy", "fashion-mnist", "digits", "folder", "paired", "unpaired", "fashion-edges")
+# Metric names of eval.metrics and `gankit eval --metrics` (scored by gankit.metrics.evaluate);
+# accuracy: a semi-supervised D's class head.
+METRIC_NAMES = ("fid", "kid", "is", "prdc", "modes", "accuracy")
 # The training algorithms; gankit.families.FAMILIES holds one module for each (a test keeps the two equal).
 FAMILY_NAMES = ("gan", "pix2pix", "cyclegan", "discogan", "srgan")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
@@ -438,8 +441,6 @@ def _validate_ranges(cfg: Config) -> None:
 
 
 def _validate_eval(cfg: Config) -> None:
-    from gankit.metrics.evaluate import METRIC_NAMES
-
     e = cfg.eval
     _require(e.every >= 0, f"eval.every must be >= 0 (0 = off), got {e.every}")
     _require(e.n == 0 or e.n >= 2, f"eval.n must be 0 (protocol default) or >= 2, got {e.n}")

@@ -68,12 +68,12 @@ def test_image_checkpoint_eval_all_metrics(digits_run, capsys):
 
 def test_reference_cache_hit_gives_same_number_without_reloading(digits_run, capsys, monkeypatch):
     first = eval_json(capsys, [str(digits_run), "--n", "200"])
-    import gankit.build
+    import gankit.data.loading
 
     def no_loading(*args, **kwargs):
         raise AssertionError("real images were loaded again despite the cache")
 
-    monkeypatch.setattr(gankit.build, "load_images", no_loading)
+    monkeypatch.setattr(gankit.data.loading, "load_images", no_loading)
     second = eval_json(capsys, [str(digits_run), "--n", "200"])
     assert second["fid"] == first["fid"]
 

@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-import gankit.build
+import gankit.data.loading
 from gankit.cli import main, make_parser
 from gankit.config import list_presets, resolve
 from gankit.data import digits as digits_module
 from gankit.data import fashion_mnist as fm
 from gankit.errors import GankitError
 from gankit.metrics import features as feat
-from gankit.metrics.evaluate import SPLIT_DATASETS, final_test_evaluation, split_protocol
+from gankit.metrics.evaluate import SPLIT_DATASETS, split_protocol
+from gankit.train.loop import final_test_evaluation
 
 from conftest import needs_fashion
 
@@ -107,10 +108,10 @@ def test_evaluating_on_training_images_warns_and_records_leak(tmp_path, capsys, 
 
 @pytest.fixture
 def recorded_splits(monkeypatch):
-    """Every real split loaded through gankit.build.load_images, with the number of metrics.jsonl lines
+    """Every real split loaded through gankit.data.loading.load_images, with the number of metrics.jsonl lines
     written when it was loaded (so a read after the last evaluation during training can be told apart)."""
     calls: list[tuple[str, int]] = []
-    original = gankit.build.load_images
+    original = gankit.data.loading.load_images
     state = {"metrics": None}
 
     def recording(data):
@@ -119,7 +120,7 @@ def recorded_splits(monkeypatch):
         calls.append((data.split, lines))
         return original(data)
 
-    monkeypatch.setattr(gankit.build, "load_images", recording)
+    monkeypatch.setattr(gankit.data.loading, "load_images", recording)
     return calls, state
 
 

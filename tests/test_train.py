@@ -215,7 +215,7 @@ def test_resume_stays_exact_when_g_ema_samples_with_standing_statistics(tmp_path
 
 
 def test_generator_loaded_from_a_checkpoint_samples_with_standing_statistics(tmp_path):
-    from gankit.build import load_generator
+    from gankit.families import load_generator
 
     args = ["--preset", "toy-ring", "--no-progress", "--set", "train.batch_size=32", "--set", "model.g_width=16",
             "--set", "model.d_width=16", "--set", "train.ema_kimg=0.1", "--set", "tricks.g_norm=batch",

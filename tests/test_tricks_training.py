@@ -312,7 +312,7 @@ def _early_full_and_resumed_runs(tmp_path, common: list[str], early: int, steps:
 
 
 def test_latent_truncation_switches_on_mid_run_reaches_g_ema_and_resumes_exactly(tmp_path):
-    from gankit.build import load_generator
+    from gankit.families import load_generator
     from gankit.models.latent import LatentMixtureG
 
     common = ["--preset", "toy-grid", "--no-progress", "--set", "train.batch_size=16", "--set", "model.g_width=16",
@@ -362,7 +362,7 @@ def test_std_anneal_is_linear_between_its_steps():
 
 
 def test_std_anneal_reaches_g_ema_checkpoints_and_resumes_exactly(tmp_path):
-    from gankit.build import load_generator
+    from gankit.families import load_generator
     from gankit.models.latent import LatentMixtureG
 
     common = ["--preset", "toy-grid", "--no-progress", "--set", "train.batch_size=16", "--set", "model.g_width=16",

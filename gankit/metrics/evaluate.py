@@ -24,13 +24,12 @@ import torch
 from torch import nn
 
 from gankit import __version__
-from gankit.config import Config, DataConfig, resolution_hw
+from gankit.config import METRIC_NAMES, Config, DataConfig, resolution_hw  # noqa: F401 (METRIC_NAMES: API)
 from gankit.errors import GankitError
 from gankit.metrics import (METRICS, class_histogram_metrics, extract_features, feature_protocol, fid_bootstrap,
                             mode_metrics)
 from gankit.sample import fixed_latents, generate, truncate_latents
 
-METRIC_NAMES = ("fid", "kid", "is", "prdc", "modes", "accuracy")  # accuracy: a semi-supervised D's class head
 TOY_PROTOCOL_N = 2500  # PacGAN's sample count for the 2-D mixtures
 IMAGE_TRAINING_N = 2000  # images per evaluation during training: a trend, cheap enough to run often
 MODES_RULE = "nearest mode; high quality if within 3 std of it; a mode is covered by >= 1 high-quality sample"
@@ -119,14 +118,14 @@ def _data_identity(data: DataConfig, split: str) -> str:
 def real_reference(data: DataConfig, split: str, network: str, n_real: int, device, inception_path=None,
                    use_cache: bool = True) -> dict:
     """Features, logits and labels of up to `n_real` real images (a fixed subset), cached on disk."""
-    from gankit.build import load_images
+    from gankit.data import loading
 
     protocol = feature_protocol(network, inception_path)
     key = f"{_data_identity(data, split)}-{network}-{protocol['weights_sha256'][:12]}-n{n_real}"
     path = cache_dir() / f"{key}.pt"
     if use_cache and path.is_file():
         return torch.load(path, weights_only=True)
-    images = load_images(replace(data, split=split))
+    images = loading.load_images(replace(data, split=split))
     order = torch.randperm(len(images.images), generator=torch.Generator().manual_seed(0))[:n_real]
     real = images.images[order]
     if real.shape[1] == 4:
@@ -226,7 +225,7 @@ def evaluate_run(G: nn.Module, D: nn.Module | None, cfg: Config, metrics: list[s
     g_metrics = [m for m in metrics if m != "accuracy"]
     result = evaluate_generator(G, cfg, metrics=g_metrics, **kwargs) if g_metrics else {}
     if "accuracy" in metrics:
-        from gankit.semisup import evaluate_classifier
+        from gankit.metrics.accuracy import evaluate_classifier
 
         if D is None:
             raise GankitError("'accuracy' needs the discriminator's weights; this checkpoint has none")
@@ -237,34 +236,4 @@ def evaluate_run(G: nn.Module, D: nn.Module | None, cfg: Config, metrics: list[s
     if "leak" not in protocol:  # accuracy alone: evaluate_generator did not run, so record and warn here
         protocol.update({"split": split, **split_protocol(cfg.data, split)})
         warn_if_leak(cfg.data, split, protocol)
-    return result
-
-
-def final_test_evaluation(checkpoint: str | Path, device: torch.device | str = "cpu", *,
-                          split: str = FINAL_SPLIT, use_cache: bool = True) -> dict | None:
-    """Score a run's selected checkpoint (its best.pt) once on the test split, after training.
-
-    During training, best.pt is chosen on `cfg.eval.split` (val, held out of the training images);
-    this is the one look at test data. Same metrics, n, seed and truncation as the evaluations during
-    training, so the val and test numbers compare. G_ema is scored when the run kept one (else G);
-    D is loaded for 'accuracy'. Returns None when the run did not evaluate during training
-    (`eval.every` = 0) or its data has no test split (toy, folder); else the `evaluate_run` result,
-    whose protocol adds `selected_on` (the split best.pt was chosen on) and `checkpoint_step`.
-    """
-    from gankit.build import build_models, load_generator, place_model
-    from gankit.train.checkpoint import load_model_state
-
-    G, cfg, state, which = load_generator(checkpoint, str(device), False)
-    if not cfg.eval.every or cfg.data.name not in SPLIT_DATASETS:
-        return None
-    metrics = cfg.eval.metrics or default_metrics(cfg.data)
-    D = None
-    if "accuracy" in metrics:
-        D = build_models(cfg)[1]
-        load_model_state(D, state["D"], "discriminator", checkpoint)
-        place_model(D, next(G.parameters()).device, G.out_shape)
-    result = evaluate_run(G, D, cfg, metrics=metrics, split=split, seed=cfg.seed, which=which,
-                          device=next(G.parameters()).device, use_cache=use_cache,
-                          truncation=cfg.tricks.sample_truncation)
-    result["protocol"].update({"selected_on": cfg.eval.split, "checkpoint_step": state["step"]})
     return result

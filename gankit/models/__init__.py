@@ -24,11 +24,13 @@ from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_stages
 from gankit.models.gan2014 import GAN2014Discriminator, GAN2014Generator
 from gankit.models.layers import check_flat_or_image_shape
 from gankit.models.mlp import MLPDiscriminator, MLPGenerator
+from gankit.models.wavegan import WaveGANDiscriminator, WaveGANGenerator, wavegan_stages
 
 MODELS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
     "gan2014": (GAN2014Generator, GAN2014Discriminator),
     "mlp": (MLPGenerator, MLPDiscriminator),
     "dcgan": (DCGANGenerator, DCGANDiscriminator),
+    "wavegan": (WaveGANGenerator, WaveGANDiscriminator),  # 1-D audio: [N, 1, L]
 }
 
 # Each raises GankitError (one line, naming the supported shapes) for a shape it can't build.
@@ -36,6 +38,7 @@ _SHAPE_CHECKS: dict[str, Callable[[Sequence[int]], object]] = {
     "gan2014": lambda shape: check_flat_or_image_shape(shape, "gan2014"),
     "mlp": lambda shape: check_flat_or_image_shape(shape, "mlp"),
     "dcgan": dcgan_stages,
+    "wavegan": wavegan_stages,
 }
 
 
@@ -55,4 +58,6 @@ __all__ = [
     "GAN2014Generator",
     "MLPDiscriminator",
     "MLPGenerator",
+    "WaveGANDiscriminator",
+    "WaveGANGenerator",
 ]

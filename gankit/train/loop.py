@@ -401,7 +401,6 @@ def _final_test_score(training: Training, run_dir: Path) -> None:
     """Score best.pt once on the test split (it was chosen on val), as the last line of metrics.jsonl."""
     from argparse import Namespace
 
-    from gankit.metrics.evaluate import final_test_evaluation
     from gankit.train.checkpoint import load_checkpoint
 
     device = next(next(iter(training.family.networks.values())).parameters()).device
@@ -459,3 +458,35 @@ def _postfix(line: dict) -> dict:
     keys = ("images_per_s", "d_loss", "g_loss", "real_score", "fake_score")
     names = {"images_per_s": "img/s", "real_score": "D(real)", "fake_score": "D(fake)"}
     return {names.get(k, k): f"{line[k]:.3g}" for k in keys if k in line}
+
+
+def final_test_evaluation(checkpoint: str | Path, device: torch.device | str = "cpu", *,
+                          split: str = "test", use_cache: bool = True) -> dict | None:
+    """Score a run's selected checkpoint (its best.pt) once on the test split, after training.
+
+    During training, best.pt is chosen on `cfg.eval.split` (val, held out of the training images);
+    this is the one look at test data. Same metrics, n, seed and truncation as the evaluations during
+    training, so the val and test numbers compare. G_ema is scored when the run kept one (else G);
+    D is loaded for 'accuracy'. Returns None when the run did not evaluate during training
+    (`eval.every` = 0) or its data has no test split (toy, folder); else the `evaluate_run` result,
+    whose protocol adds `selected_on` (the split best.pt was chosen on) and `checkpoint_step`.
+    """
+    from gankit.build import build_models, place_model
+    from gankit.families import load_generator
+    from gankit.metrics.evaluate import FINAL_SPLIT, SPLIT_DATASETS, default_metrics, evaluate_run
+    from gankit.train.checkpoint import load_model_state
+
+    G, cfg, state, which = load_generator(checkpoint, str(device), False)
+    if not cfg.eval.every or cfg.data.name not in SPLIT_DATASETS:
+        return None
+    metrics = cfg.eval.metrics or default_metrics(cfg.data)
+    D = None
+    if "accuracy" in metrics:
+        D = build_models(cfg)[1]
+        load_model_state(D, state["D"], "discriminator", checkpoint)
+        place_model(D, next(G.parameters()).device, G.out_shape)
+    result = evaluate_run(G, D, cfg, metrics=metrics, split=split, seed=cfg.seed, which=which,
+                          device=next(G.parameters()).device, use_cache=use_cache,
+                          truncation=cfg.tricks.sample_truncation)
+    result["protocol"].update({"selected_on": cfg.eval.split, "checkpoint_step": state["step"]})
+    return result
