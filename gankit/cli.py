@@ -10,7 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from gankit import __version__, bench, cli_cond, cli_data, cli_eval, cli_report, cli_translate
+from gankit import __version__, bench, cli_cond, cli_data, cli_drs, cli_eval, cli_report, cli_translate
 from gankit.errors import GankitError
 
 EXIT_USER_ERROR = 2
@@ -53,6 +53,7 @@ def _sample_parser(sub) -> None:
     p.add_argument("--truncation", type=float, default=None, metavar="T",
                    help=cli_eval.TRUNCATION_HELP)
     p.add_argument("--device", default="auto", help="auto (CUDA, else Apple MPS, else CPU) | cpu | cuda | cuda:N | mps")
+    p.add_argument("--filter", choices=("none", "drs"), default="none", help=cli_drs.FILTER_HELP)
     p.add_argument("--class", dest="class_index", type=int, default=None, help="conditional G: every sample of this class")
     p.add_argument("--grid", choices=("classes",), default=None,
                    help="classes: one row per class, --n per row (conditional G)")
@@ -73,6 +74,7 @@ def make_parser() -> argparse.ArgumentParser:
     cli_translate.add_parsers(sub)
     cli_report.add_parsers(sub)
     cli_data.add_parsers(sub)
+    cli_drs.add_parsers(sub)
     return parser
 
 
@@ -258,14 +260,29 @@ def cmd_sample(args) -> int:
         raise GankitError(f"--out {out} is a directory; give a file name or use --format png-dir")
     G, cfg, state, which = load_generator(args.checkpoint, args.device, args.no_ema)
     labels, nrow = sample_labels(G, args)
-    z = fixed_latents(len(labels) if labels is not None else args.n, G.z_dim, args.seed)
     truncation = sampling_truncation(cfg, args.truncation)
+    if args.filter == "drs":
+        G, which, labels = _with_drs(args, G, cfg, which, labels, truncation)
+    z = fixed_latents(len(labels) if labels is not None else args.n, G.z_dim, args.seed)
     samples = generate(G, truncate_latents(G, z, truncation), labels)
     paths = export_samples(samples, out, fmt, nrow=nrow)
     print(f"wrote {len(samples)} samples from {which} at step {state['step']}"
           + (f", truncated at {truncation:g} stds" if truncation else "")
           + f" to {out if fmt != 'png-dir' else paths[0].parent}")
     return 0
+
+
+def _with_drs(args, G, cfg, which: str, labels, truncation: float):
+    """G behind discriminator rejection sampling; a conditional G gets explicit balanced labels for D."""
+    from gankit.models.conditional import balanced_labels
+
+    if truncation:
+        raise GankitError("--filter drs and the truncation trick both reshape G's samples; use one "
+                          "(add --truncation 0 for a run that truncates by default)")
+    G, _ = cli_drs.drs_generator(args.checkpoint, G, cfg, next(G.parameters()).device, args.seed)
+    if labels is None and getattr(G, "num_classes", 0):
+        labels = balanced_labels(args.n, G.num_classes)
+    return G, f"{which} + DRS", labels
 
 
 def cmd_presets(args) -> int:
@@ -291,6 +308,7 @@ COMMANDS = {
     "report": cli_report.cmd_report,
     "doctor": cli_report.cmd_doctor,
     "data": cli_data.cmd_data,
+    "refine-d": cli_drs.cmd_refine_d,
 }
 
 

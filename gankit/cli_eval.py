@@ -35,6 +35,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--no-ema", action="store_true", help="score G instead of G_ema")
     p.add_argument("--truncation", type=float, default=None, metavar="T",
                    help=TRUNCATION_HELP)
+    p.add_argument("--filter", choices=("none", "drs"), default="none",
+                   help="drs: score samples kept by discriminator rejection sampling (`gankit refine-d` first)")
     p.add_argument("--real", help="real images: a dataset name (fashion-mnist, digits) or a folder/zip")
     p.add_argument("--fake", help="generated images: a folder/zip (compare two sets, no checkpoint)")
     p.add_argument("--inception", help="path of the TorchScript Inception file")
@@ -98,6 +100,13 @@ def eval_checkpoint(args, metrics: list[str] | None) -> dict:
     if args.features in DATASETS_FOR_REAL and args.features != cfg.data.name:
         raise GankitError(f"--features {args.features} does not match this run's data ({cfg.data.name}); use domain")
     device = next(G.parameters()).device
+    if args.filter == "drs":
+        from gankit.cli_drs import drs_generator
+
+        if sampling_truncation(cfg, args.truncation):
+            raise GankitError("--filter drs and the truncation trick both reshape G's samples; use one (--truncation 0)")
+        G, _ = drs_generator(args.checkpoint, G, cfg, device, args.seed)
+        which = f"{which} + DRS"
     D = None
     if "accuracy" in (metrics or []):
         D = build_models(cfg)[1]
