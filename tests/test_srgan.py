@@ -272,3 +272,11 @@ def test_translate_contract_input_shape_and_direction(image_dir):
         srgan.load_output_network(cfg, state, torch.device("cpu"), "BtoA")
     net = srgan.load_output_network(cfg, state, torch.device("cpu"), "AtoB")
     assert net(torch.zeros(2, *srgan.input_shape(cfg))).shape == (2, 3, 16, 16)
+
+
+def test_registry_runs_the_srgan_checks(image_dir):
+    from gankit.families import validate_family
+
+    cfg = folder_cfg(image_dir, scale=3)
+    with pytest.raises(GankitError, match="sr.scale must be 2 or 4"):
+        validate_family(cfg)
