@@ -80,3 +80,40 @@ def test_spectral_norm_keeps_d_off_the_one_call_path_and_two_paths_agree():
     real, fake = torch.randn(8, 2), torch.randn(8, 2)
     _, stats = trainer.d_objective(D, real, fake, None)
     assert torch.equal(stats["real_score"], twin(real).mean()) and torch.equal(stats["fake_score"], twin(fake).mean())
+
+
+def _one_line_error(capsys, argv, pattern) -> None:
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and pattern in err[0], err
+
+
+def test_translate_and_sample_refuse_the_other_kind_of_checkpoint(tmp_path, capsys):
+    import pytest
+
+    from gankit.data import fashion_mnist_dir
+
+    if fashion_mnist_dir() is None:
+        pytest.skip("Fashion-MNIST is not installed (bash scripts/install-data.sh)")
+    gan, p2p = tmp_path / "gan", tmp_path / "p2p"
+    assert main(["train", "--preset", "toy-ring", *TINY, "--steps", "2", "--out", str(gan)]) == 0
+    assert main(["train", "--preset", "pix2pix-fashion-edges", "--no-progress", "--threads", "1", "--steps", "2",
+                 "--set", "model.g_width=8", "--set", "model.d_width=8", "--set", "train.batch_size=4",
+                 "--set", "eval.every=0", "--out", str(p2p)]) == 0
+    images = tmp_path / "in"
+    images.mkdir()
+    from PIL import Image
+
+    Image.new("L", (40, 30), 128).save(images / "a.png")
+    (images / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    _one_line_error(capsys, ["translate", str(gan), "--input", str(images), "--out", str(out)], "gankit sample")
+    _one_line_error(capsys, ["sample", str(p2p), "--out", str(tmp_path / "s.png")], "gankit translate")
+    _one_line_error(capsys, ["translate", str(p2p), "--input", str(tmp_path / "nothing"), "--out", str(out)],
+                    "does not exist")
+    assert not out.exists() and not (tmp_path / "s.png").exists()  # nothing written on an error
+    assert main(["translate", str(p2p), "--input", str(images), "--out", str(out)]) == 0
+    result = Image.open(out / "a.png")
+    assert result.size == (28, 28) and not (out / "broken.png").exists()
+    assert "skipped 1 unreadable" in capsys.readouterr().err
