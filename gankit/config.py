@@ -212,6 +212,15 @@ class SRConfig:
 
 
 @dataclass
+class BigGANConfig:
+    """BigGAN (Brock et al. 2019) / SNGAN ResNet (Miyato et al. 2018): model.family=biggan."""
+
+    shared_dim: int = 128  # width of G's shared class embedding (one for every block's conditional batch norm)
+    hierarchical_z: bool = True  # split z across G's input and every block's batch norms (skip-z)
+    orthogonal: float = 1e-4  # weight of the orthogonal regulariser on G's weights (paper: 1e-4); 0 = off
+
+
+@dataclass
 class Config:
     description: str = ""
     preset: str = ""
@@ -231,6 +240,7 @@ class Config:
     pix2pix: Pix2PixConfig = field(default_factory=Pix2PixConfig)
     cycle: CycleConfig = field(default_factory=CycleConfig)
     sr: SRConfig = field(default_factory=SRConfig)
+    biggan: BigGANConfig = field(default_factory=BigGANConfig)
 
 
 def to_dict(cfg: Config) -> dict:
@@ -367,7 +377,7 @@ DATA_NAMES = ("toy", "fashion-mnist", "digits", "folder", "paired", "unpaired", 
 # accuracy: a semi-supervised D's class head.
 METRIC_NAMES = ("fid", "kid", "is", "prdc", "modes", "accuracy")
 # The training algorithms; gankit.families.FAMILIES holds one module for each (a test keeps the two equal).
-FAMILY_NAMES = ("gan", "pix2pix", "cyclegan", "discogan", "srgan")
+FAMILY_NAMES = ("gan", "pix2pix", "cyclegan", "discogan", "srgan", "biggan")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
 

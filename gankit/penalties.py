@@ -57,6 +57,28 @@ def dragan(D: nn.Module, real: Tensor, fake: Tensor, c: Tensor | None = None) ->
     return ((norms - 1.0) ** 2).mean()
 
 
+def orthogonal(module: nn.Module) -> Tensor:
+    """BigGAN's orthogonal regulariser (Brock et al. 2019): sum over weights W of ||W W^T * (1 - I)||_F^2.
+
+    W is each Linear / Conv2d weight as a matrix `[out, in * kh * kw]` (one row per filter), so only the
+    cosines between different filters are pushed to 0, not their norms (spectral norm sets those).
+    Under a spectral-norm parametrization the raw trainable weight is used, as BigGAN does. Embeddings
+    (a class embedding) are left out. A G-side term: it is not one of PENALTIES (those score D).
+    Returns an unweighted fp32 scalar (the paper's weight is 1e-4).
+    """
+    total = torch.zeros((), dtype=torch.float32)
+    for m in module.modules():
+        if not isinstance(m, (nn.Linear, nn.Conv2d)):
+            continue
+        params = getattr(m, "parametrizations", None)
+        weight = params.weight.original if params is not None and "weight" in params else m.weight
+        w = weight.float().flatten(1)
+        gram = w @ w.t()
+        off_diagonal = gram - torch.diag_embed(torch.diagonal(gram))
+        total = total.to(w.device) + off_diagonal.pow(2).sum()
+    return total
+
+
 Penalty = Callable[[nn.Module, Tensor, Tensor, Tensor | None], Tensor]
 
 PENALTIES: dict[str, Penalty] = {"wgan-gp": wgan_gp, "r1": r1, "dragan": dragan}

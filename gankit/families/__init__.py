@@ -13,6 +13,7 @@ from torch import nn
 from gankit.config import Config
 from gankit.errors import GankitError
 from gankit.families import cyclegan, discogan, gan, pix2pix, srgan
+from gankit.families import biggan
 
 FAMILIES: dict[str, ModuleType] = {
     "gan": gan,
@@ -20,6 +21,7 @@ FAMILIES: dict[str, ModuleType] = {
     "cyclegan": cyclegan,
     "discogan": discogan,
     "srgan": srgan,
+    "biggan": biggan,
 }
 
 

@@ -108,6 +108,20 @@ class GradientPenalty(StepTrick):
         return self.every * self.weight * value, {"penalty": value.detach()}
 
 
+class OrthogonalRegularisation(StepTrick):
+    """BigGAN: `weight` x `gankit.penalties.orthogonal(G)` in G's loss (filters of each layer kept near
+    orthogonal, which makes G amenable to truncation). `G` is the bare generator (not a DDP wrapper)."""
+
+    def __init__(self, G: nn.Module, weight: float = 1e-4):
+        self.G, self.weight = G, weight
+
+    def g_term(self, view: GView) -> tuple[Tensor | None, dict[str, Tensor]]:
+        from gankit.penalties import orthogonal
+
+        value = orthogonal(self.G)
+        return self.weight * value, {"orthogonal": value.detach()}
+
+
 class WeightClip(StepTrick):
     """WGAN: D's trainable parameters clamped to [-clip, clip] after every D update."""
 
