@@ -221,6 +221,25 @@ class BigGANConfig:
 
 
 @dataclass
+class EBGANConfig:
+    """EBGAN (Zhao et al. 2017): D is an autoencoder whose energy is its mean squared reconstruction error."""
+
+    margin: float = 1.0  # m in D's loss D(x) + max(0, m - D(G(z))) (energies: per-pixel MSE on [-1, 1] images)
+    pullaway_weight: float = 0.1  # weight of the pull-away term on D's codes of the fake batch in G's loss; 0 = off
+    code_dim: int = 64  # width of the autoencoder's code (the pull-away term's representation)
+
+
+@dataclass
+class BEGANConfig:
+    """BEGAN (Berthelot et al. 2017): autoencoder D, L1 reconstruction loss, equilibrium control by k_t."""
+
+    gamma: float = 0.5  # diversity ratio E[L(G(z))] / E[L(x)] the controller holds (lower = sharper, less diverse)
+    lambda_k: float = 0.001  # gain of the k_t update (k's learning rate)
+    k_init: float = 0.0  # k_0, in [0, 1]
+    code_dim: int = 64  # width of the autoencoder's code
+
+
+@dataclass
 class Config:
     description: str = ""
     preset: str = ""
@@ -240,6 +259,8 @@ class Config:
     pix2pix: Pix2PixConfig = field(default_factory=Pix2PixConfig)
     cycle: CycleConfig = field(default_factory=CycleConfig)
     sr: SRConfig = field(default_factory=SRConfig)
+    ebgan: EBGANConfig = field(default_factory=EBGANConfig)
+    began: BEGANConfig = field(default_factory=BEGANConfig)
     biggan: BigGANConfig = field(default_factory=BigGANConfig)
 
 
@@ -377,7 +398,7 @@ DATA_NAMES = ("toy", "fashion-mnist", "digits", "folder", "paired", "unpaired", 
 # accuracy: a semi-supervised D's class head.
 METRIC_NAMES = ("fid", "kid", "is", "prdc", "modes", "accuracy")
 # The training algorithms; gankit.families.FAMILIES holds one module for each (a test keeps the two equal).
-FAMILY_NAMES = ("gan", "pix2pix", "cyclegan", "discogan", "srgan", "biggan")
+FAMILY_NAMES = ("gan", "pix2pix", "cyclegan", "discogan", "srgan", "ebgan", "began", "biggan")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
 

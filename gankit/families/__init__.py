@@ -12,7 +12,7 @@ from torch import nn
 
 from gankit.config import Config
 from gankit.errors import GankitError
-from gankit.families import cyclegan, discogan, gan, pix2pix, srgan
+from gankit.families import began, cyclegan, discogan, ebgan, gan, pix2pix, srgan
 from gankit.families import biggan
 
 FAMILIES: dict[str, ModuleType] = {
@@ -21,6 +21,8 @@ FAMILIES: dict[str, ModuleType] = {
     "cyclegan": cyclegan,
     "discogan": discogan,
     "srgan": srgan,
+    "ebgan": ebgan,
+    "began": began,
     "biggan": biggan,
 }
 

@@ -1,0 +1,103 @@
+"""BEGAN (Berthelot, Schumm and Metz 2017, "Boundary Equilibrium Generative Adversarial Networks").
+
+D is an autoencoder; L(v) = mean |v - D(v)| is its L1 reconstruction loss. G shares the
+decoder's architecture (ELU, nearest upsampling, no batch norm; `BEGANGenerator`). One step:
+
+    fake   = G(z)
+    D step: minimise  L(x) - k_t L(G(z))                                  (`gankit.energy.d_began`)
+    G step: minimise  L(G(z))                                             (`g_began`)
+    k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1)           (`began_k_update`)
+    M_global = L(x) + |gamma L(x) - L(G(z))|                              (`m_global`, logged every step)
+
+k_t and M_global use the D step's L(x) and L(G(z)) (one D, one batch: the paper's simultaneous
+update); G's loss is taken after D's update, as gankit's other families do. The G step reuses
+the D step's fake batch. k_t is a float32 tensor in the family state, so it is checkpointed
+and a resumed run continues bit for bit. `model.name` plays no part: G is always BEGAN's.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gankit.config import Config
+from gankit.energy import began_k_update, d_began, g_began, l1_energy, m_global
+from gankit.errors import GankitError
+from gankit.families.ebgan import EnergyFamily, build_discriminator, build_networks, validate_energy_family
+from gankit.models.autoencoder import BEGANGenerator
+
+KIND = "generation"
+
+
+def validate(cfg: Config) -> None:
+    """Range checks of the `began` section and what BEGAN needs from the rest of the config."""
+    validate_energy_family(cfg, "began")
+    b = cfg.began
+    if not 0 < b.gamma <= 1:
+        raise GankitError(f"began.gamma must be in (0, 1], got {b.gamma}; the paper uses 0.3 to 0.7")
+    if b.lambda_k < 0:
+        raise GankitError(f"began.lambda_k must be >= 0, got {b.lambda_k}; the paper uses 0.001")
+    if not 0 <= b.k_init <= 1:
+        raise GankitError(f"began.k_init must be in [0, 1], got {b.k_init}")
+    if b.code_dim < 1:
+        raise GankitError(f"began.code_dim must be >= 1, got {b.code_dim}")
+    unknown = [k for k in cfg.model.g_options if k != "convs"]
+    if unknown:
+        raise GankitError(f"model.g_options: BEGANGenerator has no option '{unknown[0]}'; valid: convs")
+
+
+class BEGANFamily(EnergyFamily):
+    """BEGAN's losses and its equilibrium controller k_t on top of `EnergyFamily`."""
+
+    def __init__(self, cfg: Config, G: nn.Module, D: nn.Module, data, device: torch.device, world_size: int = 1):
+        super().__init__(cfg, G, D, data, device, world_size)
+        self.k = torch.tensor(float(cfg.began.k_init), device=device)  # k_t, float32, checkpointed
+        self._losses: tuple[Tensor, Tensor] | None = None  # the D step's (L(x), L(G(z))) for the k update
+
+    def d_objective(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        recon_real, recon_fake = self.reconstruct_both(real, fake)
+        real_loss, fake_loss = l1_energy(real, recon_real).mean(), l1_energy(fake, recon_fake).mean()
+        self._losses = (real_loss.detach(), fake_loss.detach())
+        loss = d_began(real_loss, fake_loss, self.k)
+        return loss, {"d_loss": loss.detach(), "real_loss": real_loss.detach(), "fake_loss": fake_loss.detach(),
+                      "k_t": self.k.clone()}
+
+    def g_objective(self, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        recon, _ = self.D(fake)  # the bare D: its weights are frozen during G's step
+        loss = g_began(l1_energy(fake, recon).mean())
+        return loss, {"g_loss": loss.detach()}
+
+    def after_step(self, stats: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The k_t update and the convergence measure, from the D step's losses."""
+        b = self.cfg.began
+        real_loss, fake_loss = self._losses
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # Every rank updates k from the same means, so k_t stays one number across ranks.
+            both = torch.stack([real_loss, fake_loss])
+            torch.distributed.all_reduce(both)
+            real_loss, fake_loss = both / torch.distributed.get_world_size()
+        self.k = began_k_update(self.k, real_loss, fake_loss, b.gamma, b.lambda_k)
+        return {"m_global": m_global(real_loss, fake_loss, b.gamma)}
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "k_t": self.k.detach().cpu().clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.k = state["k_t"].to(device=self.device, dtype=torch.float32)
+
+
+def build_generator(cfg: Config) -> nn.Module:
+    """G alone, from the config: BEGAN's decoder-shaped generator."""
+    from gankit.build import data_shape
+
+    return BEGANGenerator(cfg.model.z_dim, data_shape(cfg.data), cfg.model.g_width, **cfg.model.g_options)
+
+
+def build(cfg: Config, device: torch.device, env) -> BEGANFamily:
+    """Data, BEGAN's G, the autoencoder D, optimizers and EMA for `cfg`, on `device`."""
+    from gankit.build import build_data
+
+    data = build_data(cfg, device, rank=env.rank, world_size=env.world_size)
+    G, D = build_networks(cfg, build_generator(cfg), build_discriminator(cfg, cfg.began.code_dim), device)
+    return BEGANFamily(cfg, G, D, data, device, env.world_size)
