@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from gankit.audio import SAMPLE_RATE, fit_length, resample, spectrogram_images, write_wav
+from gankit.audio import SAMPLE_RATE, SpectrogramCodec, fit_length, resample, spectrogram_images, write_wav
 from gankit.errors import GankitError
 
 KIND = "generation"
@@ -103,11 +103,43 @@ class WaveCodec:
         return {}
 
 
+class SpecCodec:  # SpecGAN's (here, so both families share it without an import cycle)
+    """Clips <-> SpecGAN spectrograms for one run: the fitted `SpectrogramCodec` plus how to invert it."""
+
+    def __init__(self, codec: SpectrogramCodec, rate: int, iterations: int) -> None:
+        self.codec, self.rate, self.iterations = codec, rate, iterations
+
+    @classmethod
+    def fit(cls, cfg, waves: Tensor) -> "SpecCodec":
+        """Per-bin statistics fitted on `waves [N, 1, audio.length]` (the training clips)."""
+        a = cfg.audio
+        return cls(SpectrogramCodec(a.length, a.n_fft, a.hop, a.clip_std).fit(waves), a.rate, a.griffin_lim_iterations)
+
+    @classmethod
+    def from_state_dict(cls, cfg, state: dict) -> "SpecCodec":
+        return cls(SpectrogramCodec.from_state_dict(state), cfg.audio.rate, cfg.audio.griffin_lim_iterations)
+
+    def state_dict(self) -> dict:
+        """Settings and per-bin mean/std as plain values and tensors (kept in the checkpoint's family state)."""
+        return self.codec.state_dict()
+
+    def encode(self, waves: Tensor) -> Tensor:
+        """Clips `[N, 1, L]` -> spectrograms `[N, 1, F, T]` in [-1, 1]."""
+        return self.codec.encode(waves)
+
+    def decode(self, x: Tensor, seed: int = 0) -> Tensor:
+        """Spectrograms `[N, 1, F, T]` -> clips `[N, 1, L]` in [-1, 1] (Griffin-Lim, phase from `seed`)."""
+        generator = torch.Generator().manual_seed(seed)
+        return torch.cat([self.codec.decode(b.float().cpu(), self.iterations, generator) for b in x.split(100)])
+
+    def pictures(self, x: Tensor) -> Tensor:
+        """The spectrograms themselves, low frequencies at the bottom, for sample grids."""
+        return x.float().cpu().flip(2)
+
+
 def audio_codec(cfg, family_state: dict | None = None):
     """What turns this run's G outputs into audio: WaveCodec, or SpecGAN's fitted spectrogram codec."""
     if cfg.model.family == "specgan":
-        from gankit.families.specgan import SpecCodec
-
         if family_state is None or family_state.get("codec") is None:
             raise GankitError("this SpecGAN checkpoint holds no spectrogram statistics (family.codec); "
                               "it cannot be turned into audio")
