@@ -14,6 +14,7 @@ from gankit.config import Config
 from gankit.errors import GankitError
 from gankit.families import began, cyclegan, discogan, ebgan, gan, pix2pix, srgan
 from gankit.families import biggan
+from gankit.families import progan, stylegan
 
 FAMILIES: dict[str, ModuleType] = {
     "gan": gan,
@@ -24,6 +25,8 @@ FAMILIES: dict[str, ModuleType] = {
     "ebgan": ebgan,
     "began": began,
     "biggan": biggan,
+    "progan": progan,
+    "stylegan": stylegan,
 }
 
 

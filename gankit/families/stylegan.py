@@ -1,0 +1,228 @@
+"""A StyleGAN2-style generator (Karras et al. 2019, 2020) as a gankit family.
+
+One `train_step` (StyleGAN2's loss phases, with R1 and path length applied lazily):
+
+    D step:  fake = G(z) with style mixing (probability mixing_prob)
+             loss_D = d_loss(D(real), D(fake)) + [every k D steps] k * gamma * R1(D, real)   ; update D
+    G step:  loss_G = g_loss(D(fake)) + [every m G steps] m * pl_weight * path-length penalty ; update G
+             w_avg <- lerp(w_avg, mean w of the batch, 1 - w_avg_beta) ; update G_ema
+
+with the non-saturating loss in the presets, R1 as `loss.penalty: r1` (weight `loss.penalty_weight` =
+gamma, lazy every `tricks.penalty_every` D steps). Sampling with `tricks.sample_truncation` (or
+`--truncation`) = psi > 0 truncates in W, towards the tracked mean w, on the first
+`stylegan.truncation_cutoff` style inputs (0 = all): `StyleGenerator.truncate_w`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from gankit.errors import GankitError
+from gankit.families.progan import (FIXED_NOISE_SEED_OFFSET, Updater, frozen, image_shape, penalty_term,
+                                    validate_image_generation)
+from gankit.models.stylegan import StyleDiscriminator, StyleGenerator
+from gankit.train.speed import autocast
+
+KIND = "generation"
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise GankitError(message)
+
+
+def validate(cfg) -> None:
+    """The stylegan section's ranges and the data it can draw (one-line errors)."""
+    s = cfg.stylegan
+    validate_image_generation(cfg, "stylegan", s.start_resolution)
+    _require(s.mapping_depth >= 1, f"stylegan.mapping_depth must be >= 1, got {s.mapping_depth}")
+    _require(s.w_dim >= 0, f"stylegan.w_dim must be >= 0 (0 = model.z_dim), got {s.w_dim}")
+    _require(s.fmap_base >= 0, f"stylegan.fmap_base must be >= 0 (0 = the width everywhere), got {s.fmap_base}")
+    _require(0 <= s.mixing_prob <= 1, f"stylegan.mixing_prob must be in [0, 1], got {s.mixing_prob}")
+    _require(0 <= s.w_avg_beta < 1, f"stylegan.w_avg_beta must be in [0, 1), got {s.w_avg_beta}")
+    _require(s.truncation_cutoff >= 0, f"stylegan.truncation_cutoff must be >= 0 (0 = all), got {s.truncation_cutoff}")
+    _require(s.pl_weight >= 0, f"stylegan.pl_weight must be >= 0 (0 = off), got {s.pl_weight}")
+    _require(s.pl_every >= 1 and s.pl_batch_shrink >= 1, "stylegan.pl_every and stylegan.pl_batch_shrink must be >= 1")
+    _require(0 < s.pl_decay <= 1, f"stylegan.pl_decay must be in (0, 1], got {s.pl_decay}")
+    _require(s.stddev_group >= 2, f"stylegan.stddev_group must be >= 2, got {s.stddev_group}")
+    _require(cfg.train.n_critic == 1, "the stylegan family runs one D step per G step; set train.n_critic=1")
+    _require(cfg.runtime.compile is False or s.pl_weight == 0,
+             "runtime.compile cannot train the path-length penalty (double backward); set stylegan.pl_weight=0")
+
+
+def build_generator(cfg) -> StyleGenerator:
+    """G alone, from the config (for sampling, mixing and evaluation from a checkpoint)."""
+    s = cfg.stylegan
+    return StyleGenerator(cfg.model.z_dim, image_shape(cfg), cfg.model.g_width, s.fmap_base, s.w_dim,
+                          s.mapping_depth, s.start_resolution, s.truncation_cutoff, s.w_avg_beta)
+
+
+def build_discriminator(cfg) -> StyleDiscriminator:
+    s = cfg.stylegan
+    return StyleDiscriminator(image_shape(cfg), cfg.model.d_width, s.fmap_base, s.start_resolution, s.stddev_group)
+
+
+def truncated(G: nn.Module, z: Tensor, psi: float) -> Tensor:
+    """What G samples from: z itself when psi is 0 (off), else the styles truncated in W (`[N, num_ws, w_dim]`)."""
+    if psi == 0:
+        return z
+    with torch.no_grad():
+        return G.truncate_w(z.to(G.w_avg.device), psi)
+
+
+class TruncatedInW(nn.Module):
+    """`G` sampled with truncation in W at `psi`: `forward(z, c=None)` = G(G.truncate_w(z, psi)).
+
+    Lets `evaluate_run` (which truncates in z when asked) score a style G truncated in W."""
+
+    def __init__(self, G: StyleGenerator, psi: float):
+        super().__init__()
+        self.G, self.psi, self.z_dim, self.out_shape = G, psi, G.z_dim, G.out_shape
+
+    def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        return self.G(truncated(self.G, z, self.psi), c)
+
+
+def path_length_penalty(images: Tensor, ws: Tensor, pl_mean: Tensor) -> tuple[Tensor, Tensor]:
+    """StyleGAN2's path-length penalty: ((|J_w^T y|_2 - a)^2).mean() with y ~ N(0, I) / sqrt(H W) and `a` the
+    running mean of the lengths. Returns (penalty, the batch's mean length, detached)."""
+    noise = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
+    (grad,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)
+    lengths = grad.square().sum(dim=2).mean(dim=1).sqrt()
+    return (lengths - pl_mean).square().mean(), lengths.detach().mean()
+
+
+class StyleGANFamily:
+    """The style-based GAN as the run loop sees it (`gankit.families.base.Family`)."""
+
+    def __init__(self, cfg, G: StyleGenerator, D: StyleDiscriminator, data, fixed_z: Tensor, device: torch.device,
+                 world_size: int = 1):
+        from gankit.build import make_optimizer
+        from gankit.losses import get_loss
+        from gankit.train.ema import EMA, ema_beta
+
+        t = cfg.train
+        self.cfg, self.G, self.D, self.data, self.fixed_z, self.device = cfg, G, D, data, fixed_z, device
+        self.opt_g = make_optimizer(t.optimizer, list(G.parameters()), t.g_lr, t.g_betas)
+        self.opt_d = make_optimizer(t.optimizer, list(D.parameters()), t.d_lr, t.d_betas)
+        self.ema = EMA(G, ema_beta(t.ema_kimg, t.batch_size * world_size)) if t.ema_kimg > 0 else None
+        self.d_loss, self.g_loss = get_loss(cfg.loss.name)
+        self.update = Updater(device, cfg.runtime.precision)
+        self.scalers = self.update.scalers
+        self.sampler = data.sampler
+        self.images_per_step = t.batch_size
+        self.G_run, self.D_run = G, D  # DDP wrappers after wrap()
+        self.d_updates = self.g_updates = 0
+        self.pl_mean = torch.zeros((), device=device)  # running mean of path lengths (checkpointed)
+
+    @property
+    def networks(self) -> dict[str, nn.Module]:
+        nets = {"G": self.G, "D": self.D}
+        if self.ema is not None:
+            nets["G_ema"] = self.ema.G_ema
+        return nets
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g": self.opt_g, "d": self.opt_d}
+
+    def train_step(self) -> dict[str, Tensor]:
+        cfg = self.cfg
+        real, _ = self.data.next_batch()
+        with autocast(self.device, cfg.runtime.precision):
+            z = torch.randn(real.shape[0], self.G.z_dim, device=self.device)
+            # One G forward serves both steps (G does not change in between); it also moves w_avg.
+            fake = self.G_run(z, mixing_prob=cfg.stylegan.mixing_prob, update_w_avg=True)
+            stats = self.d_step(real, fake.detach())
+        stats.update(self.g_step(fake))
+        return stats
+
+    def d_step(self, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        """D's loss, plus the lazy R1 penalty on the steps it falls on; one update of D."""
+        real_scores, fake_scores = self.D_run(real), self.D_run(fake)
+        adversarial = self.d_loss(real_scores, fake_scores)
+        loss = adversarial
+        penalty = penalty_term(self.cfg, self.D, real, fake, self.d_updates)
+        if penalty is not None:
+            loss = loss + penalty
+        self.update(loss, self.opt_d, "d")
+        self.d_updates += 1
+        stats = {"d_loss": adversarial.detach(), "real_score": real_scores.detach().mean(),
+                 "fake_score": fake_scores.detach().mean()}
+        if penalty is not None:
+            stats["penalty"] = penalty.detach()
+        return stats
+
+    def g_step(self, fake: Tensor) -> dict[str, Tensor]:
+        """G's loss on `fake` (made with gradients), plus the lazy path-length term; one update of G."""
+        s = self.cfg.stylegan
+        stats: dict[str, Tensor] = {}
+        with frozen(self.D), autocast(self.device, self.cfg.runtime.precision):
+            adversarial = self.g_loss(self.D(fake), None)
+            loss = adversarial
+            if s.pl_weight > 0 and self.g_updates % s.pl_every == 0:
+                n = max(1, fake.shape[0] // s.pl_batch_shrink)
+                z = torch.randn(n, self.G.z_dim, device=self.device)
+                images, ws = self.G_run(z, mixing_prob=s.mixing_prob, return_ws=True)
+                penalty, mean_length = path_length_penalty(images, ws, self.pl_mean)
+                self.pl_mean = torch.lerp(self.pl_mean, mean_length.float(), s.pl_decay)
+                loss = loss + s.pl_weight * s.pl_every * penalty
+                stats.update({"pl_penalty": penalty.detach(), "pl_mean": self.pl_mean.clone()})
+            self.update(loss, self.opt_g, "g")
+        self.g_updates += 1
+        if self.ema is not None:
+            self.ema.update(self.G)
+        stats["g_loss"] = adversarial.detach()
+        return stats
+
+    def state_dict(self) -> dict:
+        return {"d_updates": self.d_updates, "g_updates": self.g_updates, "pl_mean": self.pl_mean,
+                "fixed_z": self.fixed_z}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.d_updates, self.g_updates = int(state["d_updates"]), int(state["g_updates"])
+        self.pl_mean = state["pl_mean"].to(self.device)
+        self.fixed_z = state["fixed_z"]
+
+    def sampling_G(self) -> nn.Module:
+        return self.ema.G_ema if self.ema is not None else self.G
+
+    def write_samples(self, path: Path) -> None:
+        """A grid of the fixed noise from G_ema (else G), truncated in W at tricks.sample_truncation (0 = off)."""
+        from gankit.sample import generate, save_samples
+
+        G = self.sampling_G()
+        save_samples(generate(G, truncated(G, self.fixed_z, self.cfg.tricks.sample_truncation)), path)
+
+    def evaluate(self, seed: int) -> tuple[dict, str, bool]:
+        """Score G_ema (or G), truncated in W as the run samples; the protocol records the truncation's space."""
+        from gankit.metrics.evaluate import default_metrics, evaluate_run, primary_key
+
+        cfg, psi = self.cfg, self.cfg.tricks.sample_truncation
+        G = self.sampling_G()
+        result = evaluate_run(TruncatedInW(G, psi) if psi else G, self.D, cfg, seed=seed,
+                              which="G_ema" if self.ema else "G", device=self.device, truncation=0.0)
+        result["protocol"].update({"truncation": psi or None, "truncation_space": "w" if psi else None})
+        key, lower_is_better = primary_key(cfg.eval.metrics or default_metrics(cfg.data), cfg.data)
+        return result, key, lower_is_better
+
+    def wrap(self, wrap_module: Callable[[nn.Module], nn.Module]) -> None:
+        self.G_run, self.D_run = wrap_module(self.G), wrap_module(self.D)
+
+
+def build(cfg, device: torch.device, env) -> StyleGANFamily:
+    """Data, the style G and residual D, Adam for each, EMA of G, and the fixed sample noise."""
+    from gankit.build import build_data, place_model
+    from gankit.sample import fixed_latents
+
+    data = build_data(cfg, device, rank=env.rank, world_size=env.world_size)
+    G, D = build_generator(cfg), build_discriminator(cfg)
+    place_model(G, device, G.out_shape)
+    place_model(D, device, G.out_shape)
+    fixed_z = fixed_latents(cfg.log.n_samples, cfg.model.z_dim, cfg.seed + FIXED_NOISE_SEED_OFFSET)
+    return StyleGANFamily(cfg, G, D, data, fixed_z, device, env.world_size)
