@@ -138,6 +138,7 @@ def test_began_logs_m_global_and_k_t_every_line(tmp_path):
     (["ebgan.pullaway_weight=-1"], "ebgan.pullaway_weight"),
     (["tricks.pack=2"], "tricks.pack"),
     (["model.d_options={width: 3}"], "model.d_options"),
+    (["ebgan.convs=0"], "ebgan.convs"),
 ])
 def test_ebgan_bad_settings_are_one_line_errors(sets, needle):
     from gankit.families import validate_family

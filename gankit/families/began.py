@@ -39,11 +39,10 @@ def validate(cfg: Config) -> None:
         raise GankitError(f"began.lambda_k must be >= 0, got {b.lambda_k}; the paper uses 0.001")
     if not 0 <= b.k_init <= 1:
         raise GankitError(f"began.k_init must be in [0, 1], got {b.k_init}")
-    if b.code_dim < 1:
-        raise GankitError(f"began.code_dim must be >= 1, got {b.code_dim}")
-    unknown = [k for k in cfg.model.g_options if k != "convs"]
-    if unknown:
-        raise GankitError(f"model.g_options: BEGANGenerator has no option '{unknown[0]}'; valid: convs")
+    if b.code_dim < 1 or b.convs < 1:
+        raise GankitError(f"began.code_dim and began.convs must be >= 1, got {b.code_dim} and {b.convs}")
+    if cfg.model.g_options:
+        raise GankitError("model.g_options: BEGAN's generator takes none (its width is model.g_width, its convs began.convs)")
 
 
 class BEGANFamily(EnergyFamily):
@@ -91,7 +90,7 @@ def build_generator(cfg: Config) -> nn.Module:
     """G alone, from the config: BEGAN's decoder-shaped generator."""
     from gankit.build import data_shape
 
-    return BEGANGenerator(cfg.model.z_dim, data_shape(cfg.data), cfg.model.g_width, **cfg.model.g_options)
+    return BEGANGenerator(cfg.model.z_dim, data_shape(cfg.data), cfg.model.g_width, cfg.began.convs)
 
 
 def build(cfg: Config, device: torch.device, env) -> BEGANFamily:
@@ -99,5 +98,5 @@ def build(cfg: Config, device: torch.device, env) -> BEGANFamily:
     from gankit.build import build_data
 
     data = build_data(cfg, device, rank=env.rank, world_size=env.world_size)
-    G, D = build_networks(cfg, build_generator(cfg), build_discriminator(cfg, cfg.began.code_dim), device)
+    G, D = build_networks(cfg, build_generator(cfg), build_discriminator(cfg, cfg.began.code_dim, cfg.began.convs), device)
     return BEGANFamily(cfg, G, D, data, device, env.world_size)

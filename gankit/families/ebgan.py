@@ -36,7 +36,7 @@ IMAGE_DATA = ("fashion-mnist", "digits", "folder")
 # Tricks of the gan family that act on D's scores or wrap its networks; an autoencoder D has no use for them.
 FOREIGN_TRICKS = ("minibatch", "pack", "g_norm", "latent_mixture", "feature_matching", "unrolled_steps", "augment",
                   "instance_noise", "label_flip", "topk_min")
-D_OPTIONS = ("norm", "convs")
+D_OPTIONS = ("norm",)  # the conv count per scale is ebgan.convs / began.convs
 
 
 def validate_energy_family(cfg: Config, family: str) -> None:
@@ -71,8 +71,8 @@ def validate(cfg: Config) -> None:
         raise GankitError(f"ebgan.margin must be > 0, got {e.margin}; e.g. --set ebgan.margin=1")
     if e.pullaway_weight < 0:
         raise GankitError(f"ebgan.pullaway_weight must be >= 0 (0 = off), got {e.pullaway_weight}")
-    if e.code_dim < 1:
-        raise GankitError(f"ebgan.code_dim must be >= 1, got {e.code_dim}")
+    if e.code_dim < 1 or e.convs < 1:
+        raise GankitError(f"ebgan.code_dim and ebgan.convs must be >= 1, got {e.code_dim} and {e.convs}")
     if e.pullaway_weight > 0 and cfg.train.batch_size < 2:
         raise GankitError("the pull-away term needs train.batch_size >= 2; raise it or set ebgan.pullaway_weight=0")
 
@@ -257,10 +257,12 @@ def build_networks(cfg: Config, G: nn.Module, D: nn.Module, device: torch.device
     return G, D
 
 
-def build_discriminator(cfg: Config, code_dim: int) -> AutoencoderDiscriminator:
+def build_discriminator(cfg: Config, code_dim: int, convs: int) -> AutoencoderDiscriminator:
+    """The autoencoder D: width model.d_width, `model.d_options` (norm) passed on."""
     from gankit.build import data_shape
 
-    return AutoencoderDiscriminator(data_shape(cfg.data), cfg.model.d_width, code_dim, **cfg.model.d_options)
+    return AutoencoderDiscriminator(data_shape(cfg.data), cfg.model.d_width, code_dim, convs=convs,
+                                    **cfg.model.d_options)
 
 
 def build_generator(cfg: Config) -> nn.Module:
@@ -279,5 +281,5 @@ def build(cfg: Config, device: torch.device, env) -> EBGANFamily:
     from gankit.build import build_data
 
     data = build_data(cfg, device, rank=env.rank, world_size=env.world_size)
-    G, D = build_networks(cfg, build_generator(cfg), build_discriminator(cfg, cfg.ebgan.code_dim), device)
+    G, D = build_networks(cfg, build_generator(cfg), build_discriminator(cfg, cfg.ebgan.code_dim, cfg.ebgan.convs), device)
     return EBGANFamily(cfg, G, D, data, device, env.world_size)

