@@ -242,6 +242,40 @@ class BEGANConfig:
 
 
 @dataclass
+class ProGANConfig:
+    """ProGAN (Karras et al. 2018): G and D grow from start_resolution to data.resolution, doubling, each new level faded in."""
+
+    start_resolution: int = 4  # shorter side of the first level; data.resolution's shorter side must be start * 2^k
+    fade_kimg: float = 600.0  # thousands of real images over which each new level fades in (alpha 0 -> 1)
+    stable_kimg: float = 600.0  # thousands of real images each level trains at alpha 1 (the first level too)
+    fmap_base: int = 0  # > 0: a level of resolution R has min(width, fmap_base / R) feature maps; 0 = the width everywhere
+    drift: float = 0.001  # weight of the drift penalty E[D(real)^2] in D's loss (keeps WGAN scores near 0)
+    reset_optimizer: bool = True  # clear both Adam states when a new level starts fading in (as the paper's code does)
+    stddev_group: int = 4  # group size of D's minibatch standard deviation
+
+
+@dataclass
+class StyleGANConfig:
+    """StyleGAN2-style G (Karras et al. 2019, 2020): mapping network, learned constant, modulated convs, noise inputs.
+
+    R1 is loss.penalty=r1 (weight loss.penalty_weight = gamma, lazy every tricks.penalty_every D steps);
+    truncation in W is tricks.sample_truncation (psi; 0 = off) or --truncation."""
+
+    start_resolution: int = 4  # shorter side of the learned constant; data.resolution's shorter side must be start * 2^k
+    mapping_depth: int = 8  # dense layers of the mapping network z -> w
+    w_dim: int = 0  # width of w; 0 = model.z_dim
+    fmap_base: int = 0  # > 0: a level of resolution R has min(width, fmap_base / R) feature maps; 0 = the width everywhere
+    mixing_prob: float = 0.9  # style mixing regularisation: share of G batches that switch to a second z's styles
+    w_avg_beta: float = 0.995  # decay per G step of the tracked mean w (the centre of truncation in W)
+    truncation_cutoff: int = 0  # truncation in W touches the first this many style inputs; 0 = all of them
+    pl_weight: float = 0.0  # path-length regularisation weight (StyleGAN2 uses 2); 0 = off
+    pl_every: int = 4  # lazy path-length regularisation: every this many G steps, weighted by it
+    pl_decay: float = 0.01  # rate of the running mean of path lengths
+    pl_batch_shrink: int = 2  # the path-length batch is train.batch_size divided by this
+    stddev_group: int = 4  # group size of D's minibatch standard deviation
+
+
+@dataclass
 class Config:
     description: str = ""
     preset: str = ""
@@ -261,6 +295,8 @@ class Config:
     pix2pix: Pix2PixConfig = field(default_factory=Pix2PixConfig)
     cycle: CycleConfig = field(default_factory=CycleConfig)
     sr: SRConfig = field(default_factory=SRConfig)
+    progan: ProGANConfig = field(default_factory=ProGANConfig)
+    stylegan: StyleGANConfig = field(default_factory=StyleGANConfig)
     ebgan: EBGANConfig = field(default_factory=EBGANConfig)
     began: BEGANConfig = field(default_factory=BEGANConfig)
     biggan: BigGANConfig = field(default_factory=BigGANConfig)
@@ -400,7 +436,7 @@ DATA_NAMES = ("toy", "fashion-mnist", "digits", "folder", "paired", "unpaired", 
 # accuracy: a semi-supervised D's class head.
 METRIC_NAMES = ("fid", "kid", "is", "prdc", "modes", "accuracy")
 # The training algorithms; gankit.families.FAMILIES holds one module for each (a test keeps the two equal).
-FAMILY_NAMES = ("gan", "pix2pix", "cyclegan", "discogan", "srgan", "ebgan", "began", "biggan")
+FAMILY_NAMES = ("gan", "pix2pix", "cyclegan", "discogan", "srgan", "ebgan", "began", "progan", "stylegan", "biggan")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
 
