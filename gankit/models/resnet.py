@@ -2,7 +2,7 @@
 
 Generator: a linear map of z to a `width x h0 x w0` map, then `k` up-blocks, each doubling H and W:
 
-    h = conv3x3(relu(BN(upsample(relu(BN(x, y))))))  ...  x_out = conv3x3(relu(BN(h, y))) + conv1x1(upsample(x))
+    h = conv3x3(upsample(relu(BN(x, y)))) ;  out = conv3x3(relu(BN(h, y))) + conv1x1(upsample(x))
 
 (pre-activation residual blocks; nearest-neighbour upsampling), then BN, ReLU, conv3x3 to C
 channels and tanh. The batch norms inside the blocks are *conditional* (`ConditionalBatchNorm2d`):
@@ -165,8 +165,6 @@ class ResNetGenerator(nn.Module):
         shared_dim: width of the shared class embedding (conditional G only).
         hierarchical_z: split z across the input and every block (BigGAN's skip-z).
     """
-
-    scores_samples_independently = False  # batch norm: one sample's output depends on its batch
 
     def __init__(self, z_dim: int, out_shape: Sequence[int], width: int = 64, num_classes: int = 0,
                  shared_dim: int = 128, hierarchical_z: bool = False) -> None:
