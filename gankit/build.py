@@ -52,7 +52,7 @@ def data_shape(data: DataConfig) -> tuple[int, ...]:
     if data.name == "toy":
         return (2,)
     height, width = resolution_hw(data.resolution)
-    channels = data.channels if data.name == "folder" else 1
+    channels = data.channels if data.name == "folder" else 3 if data.name == "stacked-fashion" else 1
     return (channels, height, width)
 
 

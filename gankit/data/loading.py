@@ -15,6 +15,12 @@ def load_images(data: DataConfig):
         if height != width:
             raise GankitError("fashion-mnist needs a square data.resolution; e.g. --set data.resolution=28")
         return datasets.load_fashion_mnist(split=data.split, resolution=height, root=data.path or None)
+    if data.name == "stacked-fashion":
+        from gankit.data.stacked import load_stacked_fashion
+
+        if (height, width) != (28, 28):
+            raise GankitError("stacked-fashion is 28x28 (three Fashion-MNIST images as RGB); set data.resolution=28")
+        return load_stacked_fashion(split=data.split, seed=0, root=data.path or None)
     if data.name == "digits":
         if height != width:
             raise GankitError("digits needs a square data.resolution; e.g. --set data.resolution=32")

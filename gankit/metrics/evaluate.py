@@ -58,6 +58,8 @@ FINAL_SPLIT = "test"  # scored once at the end of a run that chose best.pt on ev
 
 
 def default_metrics(data: DataConfig) -> list[str]:
+    if data.name == "stacked-fashion":  # 1,000 modes, counted by the Fashion classifier on each channel
+        return ["stacked-modes"]
     return ["modes"] if data.name == "toy" else ["fid"]
 
 
