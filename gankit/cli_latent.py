@@ -41,8 +41,9 @@ def add_parsers(sub) -> None:
     _common_options(p)
     p.add_argument("--seeds", required=True, help="comma-separated seeds, at least two, e.g. 1,2,3")
     p.add_argument("--steps", type=int, default=8, help="images per segment, both ends included (default 8)")
-    p.add_argument("--mode", choices=("lerp", "slerp"), default="slerp",
-                   help="lerp (straight line) or slerp (great circle, keeps a Gaussian latent's norm); default slerp")
+    p.add_argument("--mode", choices=("lerp", "slerp"), default=None,
+                   help="lerp (straight line) or slerp (great circle, keeps a Gaussian latent's norm); default: "
+                        "slerp in z, lerp in w (as StyleGAN's path-length measure: w is not Gaussian)")
     p.add_argument("--out", required=True, help="output file: .png (strip, a row per segment) or .gif (animation)")
     p.add_argument("--frame-ms", type=int, default=100, help="GIF: milliseconds per frame (default 100)")
     p = sub.add_parser("arithmetic", help="latent vector arithmetic: mean(a) - mean(b) + mean(c) (DCGAN)",
@@ -134,9 +135,10 @@ def cmd_interpolate(args) -> int:
     seeds = parse_seeds(args.seeds, "--seeds", minimum=2)
     if args.steps < 2:
         raise GankitError(f"--steps must be >= 2 (both ends are included), got {args.steps}")
+    mode = args.mode or ("lerp" if args.space == "w" else "slerp")
     G, cfg, which, truncation = _load(args)
     keys = seed_latents(G, seeds, args.space, truncation)
-    path = interpolation_path(keys.cpu(), args.steps, args.mode)  # [K-1, steps, ...]
+    path = interpolation_path(keys.cpu(), args.steps, mode)  # [K-1, steps, ...]
     flat = path.flatten(0, 1)
     images = render(G, flat, args.space, truncation, _labels(G, args.class_index, flat.shape[0]))
     rows = list(images.view(len(seeds) - 1, args.steps, *images.shape[1:]))
@@ -146,7 +148,7 @@ def cmd_interpolate(args) -> int:
         write_gif(frames, out, duration_ms=args.frame_ms)
     else:
         write_strip(rows, out)
-    print(f"wrote {out}: {args.mode} in {args.space} through seeds {args.seeds}, {args.steps} steps a segment, "
+    print(f"wrote {out}: {mode} in {args.space} through seeds {args.seeds}, {args.steps} steps a segment, "
           f"from {which}{_truncation_note(G, truncation)}")
     return 0
 
