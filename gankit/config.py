@@ -272,6 +272,7 @@ class StyleGANConfig:
     pl_every: int = 4  # lazy path-length regularisation: every this many G steps, weighted by it
     pl_decay: float = 0.01  # rate of the running mean of path lengths
     pl_batch_shrink: int = 2  # the path-length batch is train.batch_size divided by this
+    style_mode: str = "modulate"  # modulate (StyleGAN2 weight modulation/demodulation) | adain (StyleGAN's AdaIN)
     stddev_group: int = 4  # group size of D's minibatch standard deviation
 
 

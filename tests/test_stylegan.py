@@ -35,6 +35,20 @@ def test_modulation_and_demodulation_match_the_formula():
     assert torch.allclose(modulated_conv2d(x, weight, styles * 7), modulated_conv2d(x, weight, styles), atol=1e-4)
 
 
+def test_adain_option_sets_each_channels_mean_and_std_from_the_style():
+    from gankit.models.stylegan import StyleLayer
+
+    torch.manual_seed(0)
+    layer = StyleLayer(4, 6, 8, 3, (5, 5), style_mode="adain")
+    w = torch.randn(2, 8)
+    y_s, y_b = layer.affine(w).chunk(2, dim=1)
+    out = layer(torch.randn(2, 4, 5, 5), w)
+    assert torch.allclose(out.mean(dim=(2, 3)), y_b, atol=1e-4)
+    assert torch.allclose(out.var(dim=(2, 3), unbiased=False), y_s.square(), rtol=1e-3, atol=1e-4)
+    G = StyleGenerator(8, (1, 16, 16), 8, mapping_depth=2, style_mode="adain").eval()
+    assert G(torch.randn(3, 8)).shape == (3, 1, 16, 16)
+
+
 @pytest.mark.parametrize("shape", [(1, 16, 16), (3, 16, 32), (1, 28, 28)])
 def test_shapes_and_style_inputs(shape):
     G = _G(shape, start_resolution=7 if shape[1] == 28 else 4)

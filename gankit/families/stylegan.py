@@ -40,6 +40,7 @@ def validate(cfg) -> None:
     """The stylegan section's ranges and the data it can draw (one-line errors)."""
     s = cfg.stylegan
     validate_image_generation(cfg, "stylegan", s.start_resolution)
+    _require(s.style_mode in ("modulate", "adain"), f"stylegan.style_mode '{s.style_mode}' is unknown; choose modulate or adain")
     _require(s.mapping_depth >= 1, f"stylegan.mapping_depth must be >= 1, got {s.mapping_depth}")
     _require(s.w_dim >= 0, f"stylegan.w_dim must be >= 0 (0 = model.z_dim), got {s.w_dim}")
     _require(s.fmap_base >= 0, f"stylegan.fmap_base must be >= 0 (0 = the width everywhere), got {s.fmap_base}")
@@ -59,7 +60,7 @@ def build_generator(cfg) -> StyleGenerator:
     """G alone, from the config (for sampling, mixing and evaluation from a checkpoint)."""
     s = cfg.stylegan
     return StyleGenerator(cfg.model.z_dim, image_shape(cfg), cfg.model.g_width, s.fmap_base, s.w_dim,
-                          s.mapping_depth, s.start_resolution, s.truncation_cutoff, s.w_avg_beta)
+                          s.mapping_depth, s.start_resolution, s.truncation_cutoff, s.w_avg_beta, s.style_mode)
 
 
 def build_discriminator(cfg) -> StyleDiscriminator:

@@ -2,7 +2,8 @@
 
 G = mapping network (z -> w, `depth` equalized dense layers at lr_mul 0.01) + synthesis network:
 a learned constant at the base size, then per level (upsampling by 2, bilinear) 3x3 convolutions
-whose weights are modulated by a style (an affine map of w) and demodulated (StyleGAN2), per-pixel
+whose weights are modulated by a style (an affine map of w) and demodulated (StyleGAN2; or, as an
+option, plain convolutions followed by StyleGAN's adaptive instance norm), per-pixel
 noise with a learned strength, and a skip toRGB at every level. Each style input has its own copy
 of w (`ws [N, num_ws, w_dim]`), which is what style mixing and truncation act on.
 
@@ -83,25 +84,46 @@ class NoiseInput(nn.Module):
         return x + self.strength * noise
 
 
-class StyleLayer(nn.Module):
-    """Modulated 3x3 conv + noise + bias + leaky ReLU (or, as toRGB, a modulated 1x1 conv without demodulation)."""
+STYLE_MODES = ("modulate", "adain")
 
-    def __init__(self, in_ch: int, out_ch: int, w_dim: int, kernel: int, size: tuple[int, int] | None, seed: int = 0):
+
+class StyleLayer(nn.Module):
+    """One styled layer. `modulate` (StyleGAN2): modulated 3x3 conv + noise + bias + leaky ReLU, or, as toRGB,
+    a modulated 1x1 conv without demodulation. `adain` (StyleGAN): plain conv + noise + bias + leaky ReLU,
+    then adaptive instance norm, y_s * (x - mean) / std + y_b per channel; its toRGB is a plain 1x1 conv."""
+
+    def __init__(self, in_ch: int, out_ch: int, w_dim: int, kernel: int, size: tuple[int, int] | None, seed: int = 0,
+                 style_mode: str = "modulate"):
         super().__init__()
-        self.affine = EqualizedLinear(w_dim, in_ch, gain=1.0, bias_init=1.0)  # styles start at 1: plain conv
+        if style_mode not in STYLE_MODES:
+            raise GankitError(f"stylegan.style_mode '{style_mode}' is unknown; choose modulate or adain")
+        self.to_rgb, self.adain = size is None, style_mode == "adain"
+        self.affine = None
+        if not (self.adain and self.to_rgb):
+            # Styles start at scale 1 (and shift 0): at initialisation every layer is a plain conv.
+            self.affine = EqualizedLinear(w_dim, 2 * out_ch if self.adain else in_ch, gain=1.0, bias_init=1.0)
+            if self.adain:
+                with torch.no_grad():
+                    self.affine.bias[out_ch:] = 0.0
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
         self.scale = 1.0 / math.sqrt(in_ch * kernel * kernel)
         self.bias = nn.Parameter(torch.zeros(out_ch))
-        self.to_rgb = size is None
         self.noise = None if self.to_rgb else NoiseInput(*size, seed)
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
+        bias = self.bias.view(1, -1, 1, 1)
+        if self.adain:
+            x = F.conv2d(x, self.weight * self.scale, padding=self.weight.shape[2] // 2)
+            if self.to_rgb:
+                return x + bias
+            x = lrelu(self.noise(x) + bias) * LRELU_GAIN
+            y_s, y_b = self.affine(w).chunk(2, dim=1)
+            return F.instance_norm(x) * y_s[:, :, None, None] + y_b[:, :, None, None]
         styles = self.affine(w)
         if self.to_rgb:  # toRGB: modulated, not demodulated, scaled as in StyleGAN2
-            return modulated_conv2d(x, self.weight * self.scale, styles, demodulate=False) + self.bias.view(1, -1, 1, 1)
+            return modulated_conv2d(x, self.weight * self.scale, styles, demodulate=False) + bias
         x = modulated_conv2d(x, self.weight * self.scale, styles)
-        x = self.noise(x) + self.bias.view(1, -1, 1, 1)
-        return lrelu(x) * LRELU_GAIN
+        return lrelu(self.noise(x) + bias) * LRELU_GAIN
 
 
 def upsample2(x: Tensor) -> Tensor:
@@ -122,7 +144,8 @@ class StyleGenerator(nn.Module):
     Attributes: `z_dim`, `w_dim`, `num_ws` (style inputs: two per level, the base's conv and toRGB
     counted), `ws_levels` (each style input's level: 0 = the base size, 4x4 by default),
     `truncation_cutoff` (truncation in W touches the first this-many style inputs; 0 = all),
-    `truncation_space` = "w". Keyword options of the forward (training only): `mixing_prob` (style
+    `truncation_space` = "w". `style_mode`: modulate (StyleGAN2's weight demodulation) or adain (StyleGAN's
+    adaptive instance norm; its toRGB layers take no style). Keyword options of the forward (training only): `mixing_prob` (style
     mixing regularisation: with this probability the batch switches to the styles of a second z
     from a random style input on), `update_w_avg` (move the tracked mean w), `return_ws`.
     """
@@ -131,7 +154,7 @@ class StyleGenerator(nn.Module):
 
     def __init__(self, z_dim: int, out_shape: tuple[int, int, int], width: int = 128, fmap_base: int = 0,
                  w_dim: int = 0, mapping_depth: int = 8, start_resolution: int = 4, truncation_cutoff: int = 0,
-                 w_avg_beta: float = 0.995) -> None:
+                 w_avg_beta: float = 0.995, style_mode: str = "modulate") -> None:
         super().__init__()
         channels, height, width_px = out_shape
         base_h, base_w, doublings = growth_plan(height, width_px, start_resolution)
@@ -147,9 +170,9 @@ class StyleGenerator(nn.Module):
             size = (base_h << i, base_w << i)
             ins = [ch[0]] if i == 0 else [ch[i - 1], ch[i]]
             for j, c_in in enumerate(ins):
-                self.convs.append(StyleLayer(c_in, ch[i], self.w_dim, 3, size, seed=NOISE_SEED + len(self.convs)))
+                self.convs.append(StyleLayer(c_in, ch[i], self.w_dim, 3, size, NOISE_SEED + len(self.convs), style_mode))
                 levels.append(i)
-            self.to_rgbs.append(StyleLayer(ch[i], channels, self.w_dim, 1, None))
+            self.to_rgbs.append(StyleLayer(ch[i], channels, self.w_dim, 1, None, style_mode=style_mode))
         # StyleGAN2's indexing: a level's toRGB shares the style input of the next level's first conv.
         self.num_ws = len(self.convs) + 1
         self.ws_levels = levels + [doublings]
