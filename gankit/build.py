@@ -47,8 +47,11 @@ def place_model(model: nn.Module, device: torch.device, shape: tuple[int, ...]) 
     return model
 
 
-def data_shape(data: DataConfig) -> tuple[int, ...]:
-    """The shape of one sample, known from the config without loading any data."""
+def data_shape(data: DataConfig, audio_length: int | None = None) -> tuple[int, ...]:
+    """The shape of one sample, known from the config without loading any data
+    (`audio_length`: raw audio clips `[1, L]`, WaveGAN's data)."""
+    if audio_length is not None:
+        return (1, audio_length)
     if data.name == "toy":
         return (2,)
     height, width = resolution_hw(data.resolution)
@@ -71,7 +74,7 @@ def build_models(cfg: Config) -> tuple[nn.Module, nn.Module]:
     """G and D from the registry, with freshly initialised weights (seed the RNG first)."""
     from gankit.models import MODELS, check_model_shape
 
-    shape = data_shape(cfg.data)
+    shape = data_shape(cfg.data, cfg.audio.length if cfg.model.name == "wavegan" else None)
     check_model_shape(cfg.model.name, shape)
     g_cls, d_cls = MODELS[cfg.model.name]
     m = cfg.model

@@ -48,7 +48,9 @@ def _sample_parser(sub) -> None:
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--out", default="samples.png", help="output file (png, npy) or directory (png-dir)")
-    p.add_argument("--format", choices=("png", "npy", "png-dir"), default=None, help="default: from --out's suffix")
+    p.add_argument("--format", choices=("png", "npy", "png-dir", "wav", "wav-concat"), default=None,
+                   help="default: from --out's suffix (.wav = wav-concat); wav / wav-concat: a folder of WAV files or "
+                        "one file with 0.25 s gaps (wavegan, specgan runs)")
     p.add_argument("--no-ema", action="store_true", help="use G instead of the weight-averaged G_ema")
     p.add_argument("--truncation", type=float, default=None, metavar="T",
                    help=cli_eval.TRUNCATION_HELP)
@@ -254,8 +256,14 @@ def cmd_sample(args) -> int:
 
     if args.n < 1:
         raise GankitError(f"--n must be >= 1, got {args.n}")
-    fmt = args.format or {".npy": "npy", ".png": "png"}.get(Path(args.out).suffix.lower(), "png-dir")
+    fmt = args.format or {".npy": "npy", ".png": "png", ".wav": "wav-concat"}.get(Path(args.out).suffix.lower(), "png-dir")
     out = Path(args.out)
+    if fmt in ("wav", "wav-concat"):  # audio runs: WaveGAN clips, or SpecGAN spectrograms through Griffin-Lim
+        from gankit.audio_export import export_audio
+
+        paths = export_audio(args.checkpoint, args.n, args.seed, out, fmt, args.device, args.no_ema)
+        print(f"wrote {args.n} clips to {out} ({len(paths)} WAV file{'s' if len(paths) > 1 else ''})")
+        return 0
     if out.exists() and fmt != "png-dir" and out.is_dir():
         raise GankitError(f"--out {out} is a directory; give a file name or use --format png-dir")
     G, cfg, state, which = load_generator(args.checkpoint, args.device, args.no_ema)
@@ -265,6 +273,10 @@ def cmd_sample(args) -> int:
         G, which, labels = _with_drs(args, G, cfg, which, labels, truncation)
     z = fixed_latents(len(labels) if labels is not None else args.n, G.z_dim, args.seed)
     samples = generate(G, truncate_latents(G, z, truncation), labels)
+    if samples.dim() == 3:  # WaveGAN clips [N, 1, L]: pictures of their spectrograms (WAV files: --format wav)
+        from gankit.audio import spectrogram_images
+
+        samples = spectrogram_images(samples)
     paths = export_samples(samples, out, fmt, nrow=nrow)
     print(f"wrote {len(samples)} samples from {which} at step {state['step']}"
           + (f", truncated at {truncation:g} stds" if truncation else "")

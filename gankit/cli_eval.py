@@ -47,7 +47,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA, else Apple MPS, else CPU) | cpu | cuda | cuda:N | mps")
     f = sub.add_parser("features", help="train gankit's domain feature networks (to your cache, never over the shipped ones)")
     f.add_argument("action", choices=("train",), help="train: fit the network on the dataset's train split")
-    f.add_argument("name", choices=DATASETS_FOR_REAL, help="which dataset's classifier: fashion-mnist or digits")
+    f.add_argument("name", choices=DATASETS_FOR_REAL + ("spoken-digits",),
+                   help="which dataset's classifier: fashion-mnist, digits or spoken-digits (audio)")
     f.add_argument("--epochs", type=int, default=None, help="default: 10 for fashion-mnist, 40 for digits (as shipped)")
     f.add_argument("--seed", type=int, default=0, help="seed of the initial weights and batch order (default 0)")
     f.add_argument("--out", help="directory for <name>.pt and <name>.json (default: $GANKIT_DATA/features, else "
@@ -96,6 +97,8 @@ def eval_checkpoint(args, metrics: list[str] | None) -> dict:
     family = get_family(from_dict(saved["config"]).model.family)
     if family.KIND == "translation":  # image-to-image runs score their outputs against targets
         return family.evaluate_checkpoint(from_dict(saved["config"]), saved, resolve_device(args.device), args)
+    if hasattr(family, "evaluate_audio_checkpoint"):  # wavegan, specgan: the spoken-digit classifier's scores
+        return family.evaluate_audio_checkpoint(from_dict(saved["config"]), saved, resolve_device(args.device), args)
     G, cfg, state, which = load_generator(args.checkpoint, args.device, args.no_ema)
     if args.features in DATASETS_FOR_REAL and args.features != cfg.data.name:
         raise GankitError(f"--features {args.features} does not match this run's data ({cfg.data.name}); use domain")
@@ -209,10 +212,17 @@ def cmd_eval(args) -> int:
 def cmd_features(args: argparse.Namespace) -> int:
     from gankit.metrics import train_domain_classifier
 
-    epochs = args.epochs or {"fashion-mnist": 10, "digits": 40}[args.name]
+    epochs = args.epochs or {"fashion-mnist": 10, "digits": 40, "spoken-digits": 10}[args.name]
     from gankit.metrics.features import user_features_dir
 
     out = Path(args.out) if args.out else user_features_dir()
+    if args.name == "spoken-digits":  # the audio classifier (gankit.metrics.audio_classifier)
+        from gankit.metrics.audio_classifier import train_audio_classifier
+
+        info = train_audio_classifier(out, epochs, args.seed)
+        print(f"spoken-digits: test accuracy {info['test_accuracy']:.4f}, sha256 {info['sha256'][:16]}... written to {out}",
+              file=sys.stderr)
+        return 0
     info = train_domain_classifier(args.name, epochs, seed=args.seed, out=out)
     print(f"{args.name}: test accuracy {info['test_accuracy']:.4f}, sha256 {info['sha256'][:16]}... written to {out}; "
           f"evaluate with it: gankit eval RUN --features-dir {out}", file=sys.stderr)

@@ -221,24 +221,17 @@ class BigGANConfig:
 
 
 @dataclass
-class EBGANConfig:
-    """EBGAN (Zhao et al. 2017): D is an autoencoder whose energy is its mean squared reconstruction error."""
+class AudioConfig:
+    """Audio data and the WaveGAN / SpecGAN families (Donahue et al. 2019); data.name spoken-digits | audio-folder."""
 
-    margin: float = 1.0  # m in D's loss D(x) + max(0, m - D(G(z))) (energies: per-pixel MSE on [-1, 1] images)
-    pullaway_weight: float = 0.1  # weight of the pull-away term on D's codes of the fake batch in G's loss; 0 = off
-    code_dim: int = 64  # width of the autoencoder's code (the pull-away term's representation)
-    convs: int = 2  # 3x3 convs per scale in the autoencoder D (the paper: 2; the Fashion-MNIST preset: 1, for CPU speed)
-
-
-@dataclass
-class BEGANConfig:
-    """BEGAN (Berthelot et al. 2017): autoencoder D, L1 reconstruction loss, equilibrium control by k_t."""
-
-    gamma: float = 0.5  # diversity ratio E[L(G(z))] / E[L(x)] the controller holds (lower = sharper, less diverse)
-    lambda_k: float = 0.001  # gain of the k_t update (k's learning rate)
-    k_init: float = 0.0  # k_0, in [0, 1]
-    code_dim: int = 64  # width of the autoencoder's code
-    convs: int = 2  # 3x3 convs per scale in the autoencoder D and in G (the paper: 2; began-fashion: 1, for CPU speed)
+    length: int = 16384  # samples per clip at audio.rate; WaveGAN needs 16 * 4**k (1024, 4096, 16384, ...)
+    rate: int = 16000  # Hz the model works at: clips are resampled to it; outputs are written at it, scored at 16 kHz
+    phase_shuffle: int = 2  # WaveGAN D: random time shift of +-n samples after each conv but the last; 0 = off
+    n_fft: int = 256  # SpecGAN STFT window; the spectrogram is (n_fft / 2) x (length / hop)
+    hop: int = 128  # SpecGAN STFT hop in samples
+    clip_std: float = 3.0  # SpecGAN: per-bin standardised log-magnitudes clipped at this many stds, then scaled to [-1, 1]
+    griffin_lim_iterations: int = 32  # SpecGAN: Griffin-Lim iterations when a spectrogram is turned into audio
+    wav_samples: int = 4  # clips in each samples/step-XXXXXXX.wav written next to a sample grid
 
 
 @dataclass
@@ -277,6 +270,27 @@ class StyleGANConfig:
 
 
 @dataclass
+class EBGANConfig:
+    """EBGAN (Zhao et al. 2017): D is an autoencoder whose energy is its mean squared reconstruction error."""
+
+    margin: float = 1.0  # m in D's loss D(x) + max(0, m - D(G(z))) (energies: per-pixel MSE on [-1, 1] images)
+    pullaway_weight: float = 0.1  # weight of the pull-away term on D's codes of the fake batch in G's loss; 0 = off
+    code_dim: int = 64  # width of the autoencoder's code (the pull-away term's representation)
+    convs: int = 2  # 3x3 convs per scale in the autoencoder D (the paper: 2; the Fashion-MNIST preset: 1, for CPU speed)
+
+
+@dataclass
+class BEGANConfig:
+    """BEGAN (Berthelot et al. 2017): autoencoder D, L1 reconstruction loss, equilibrium control by k_t."""
+
+    gamma: float = 0.5  # diversity ratio E[L(G(z))] / E[L(x)] the controller holds (lower = sharper, less diverse)
+    lambda_k: float = 0.001  # gain of the k_t update (k's learning rate)
+    k_init: float = 0.0  # k_0, in [0, 1]
+    code_dim: int = 64  # width of the autoencoder's code
+    convs: int = 2  # 3x3 convs per scale in the autoencoder D and in G (the paper: 2; began-fashion: 1, for CPU speed)
+
+
+@dataclass
 class Config:
     description: str = ""
     preset: str = ""
@@ -296,10 +310,11 @@ class Config:
     pix2pix: Pix2PixConfig = field(default_factory=Pix2PixConfig)
     cycle: CycleConfig = field(default_factory=CycleConfig)
     sr: SRConfig = field(default_factory=SRConfig)
-    progan: ProGANConfig = field(default_factory=ProGANConfig)
-    stylegan: StyleGANConfig = field(default_factory=StyleGANConfig)
     ebgan: EBGANConfig = field(default_factory=EBGANConfig)
     began: BEGANConfig = field(default_factory=BEGANConfig)
+    progan: ProGANConfig = field(default_factory=ProGANConfig)
+    stylegan: StyleGANConfig = field(default_factory=StyleGANConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
     biggan: BigGANConfig = field(default_factory=BigGANConfig)
 
 
@@ -432,12 +447,13 @@ def resolve(preset: str | None, config_file: str | None, sets: list[str]) -> Con
     return cfg
 
 
-DATA_NAMES = ("toy", "fashion-mnist", "digits", "folder", "paired", "unpaired", "fashion-edges")
+DATA_NAMES = ("toy", "fashion-mnist", "digits", "folder", "paired", "unpaired", "fashion-edges", "spoken-digits", "audio-folder",
+              "stacked-fashion")
 # Metric names of eval.metrics and `gankit eval --metrics` (scored by gankit.metrics.evaluate);
 # accuracy: a semi-supervised D's class head.
-METRIC_NAMES = ("fid", "kid", "is", "prdc", "modes", "accuracy")
+METRIC_NAMES = ("fid", "kid", "is", "prdc", "modes", "accuracy", "stacked-modes")
 # The training algorithms; gankit.families.FAMILIES holds one module for each (a test keeps the two equal).
-FAMILY_NAMES = ("gan", "pix2pix", "cyclegan", "discogan", "srgan", "ebgan", "began", "progan", "stylegan", "biggan")
+FAMILY_NAMES = ("gan", "pix2pix", "cyclegan", "discogan", "srgan", "ebgan", "began", "progan", "stylegan", "biggan", "wavegan", "specgan")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
 

@@ -12,9 +12,8 @@ from torch import nn
 
 from gankit.config import Config
 from gankit.errors import GankitError
-from gankit.families import began, cyclegan, discogan, ebgan, gan, pix2pix, srgan
-from gankit.families import biggan
-from gankit.families import progan, stylegan
+from gankit.families import (began, biggan, cyclegan, discogan, ebgan, gan, pix2pix, progan, specgan, srgan,
+                             stylegan, wavegan)
 
 FAMILIES: dict[str, ModuleType] = {
     "gan": gan,
@@ -22,6 +21,8 @@ FAMILIES: dict[str, ModuleType] = {
     "cyclegan": cyclegan,
     "discogan": discogan,
     "srgan": srgan,
+    "wavegan": wavegan,
+    "specgan": specgan,
     "ebgan": ebgan,
     "began": began,
     "biggan": biggan,

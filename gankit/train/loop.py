@@ -455,8 +455,8 @@ def evaluate_during_training(training: Training, step: int, nimg: int, run_dir: 
 
 
 def _postfix(line: dict) -> dict:
-    keys = ("images_per_s", "d_loss", "g_loss", "real_score", "fake_score")
-    names = {"images_per_s": "img/s", "real_score": "D(real)", "fake_score": "D(fake)"}
+    keys = ("images_per_s", "d_loss", "g_loss", "real_score", "fake_score", "m_global", "k_t", "l1", "cycle_l1")
+    names = {"images_per_s": "img/s", "real_score": "D(real)", "fake_score": "D(fake)", "m_global": "M"}
     return {names.get(k, k): f"{line[k]:.3g}" for k in keys if k in line}
 
 
