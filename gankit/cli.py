@@ -298,12 +298,14 @@ def _with_drs(args, G, cfg, which: str, labels, truncation: float):
 
 
 def cmd_presets(args) -> int:
-    from gankit.config import list_presets
+    from gankit.config import list_presets, load_preset
 
     presets = list_presets()
     width = max(len(name) for name in presets)
+    families = {name: load_preset(name).get("model", {}).get("family", "gan") for name in presets}
+    family_width = max(len(f) for f in families.values())
     for name, description in presets.items():
-        print(f"{name.ljust(width)}  {description}")
+        print(f"{name.ljust(width)}  {families[name].ljust(family_width)}  {description}")
     return 0
 
 

@@ -96,6 +96,8 @@ def test_sample_uses_the_runs_sample_truncation_unless_told_otherwise(tmp_path, 
 def test_python_m_gankit_and_exit_codes(tmp_path):
     ok = subprocess.run([sys.executable, "-m", "gankit", "presets"], capture_output=True, text=True)
     assert ok.returncode == 0 and "dcgan-fashion" in ok.stdout
+    families = {line.split()[0]: line.split()[1] for line in ok.stdout.splitlines()}
+    assert families["dcgan-fashion"] == "gan" and families["cyclegan-fashion"] == "cyclegan"  # each preset's family
     bad = subprocess.run([sys.executable, "-m", "gankit", "train", "--preset", "nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
