@@ -191,8 +191,9 @@ def write_gif(frames: Tensor, path: str | Path, duration_ms: int = 80, min_size:
     images[0].save(path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
 
 
-def write_strip(rows: Sequence[Tensor], path: str | Path, labels: Sequence[str] | None = None) -> None:
-    """`rows_figure(rows, labels)` saved as a PNG at `path` (parent folders created)."""
+def write_strip(rows: Sequence[Tensor], path: str | Path, labels: Sequence[str] | None = None,
+                min_size: int = 512) -> None:
+    """`rows_figure(rows, labels, min_size=min_size)` saved as a PNG at `path` (parent folders created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows_figure(rows, labels).save(path)
+    rows_figure(rows, labels, min_size=min_size).save(path)
