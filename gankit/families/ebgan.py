@@ -28,7 +28,7 @@ from gankit.energy import d_ebgan, g_ebgan, mse_energy, pull_away
 from gankit.errors import GankitError
 from gankit.models.autoencoder import AutoencoderDiscriminator, check_autoencoder_shape
 from gankit.train.ema import EMA
-from gankit.train.speed import autocast, make_scaler
+from gankit.train.speed import autocast, make_scaler, scaled_update
 
 KIND = "generation"
 FIXED_NOISE_SEED_OFFSET = 1_000_003  # as the gan family: sample-grid noise never shares a stream with training
@@ -151,15 +151,8 @@ class EnergyFamily:
         return {}
 
     def _update(self, loss: Tensor, opt: torch.optim.Optimizer, which: str) -> None:
-        opt.zero_grad(set_to_none=True)
-        scaler = self.scalers[which]
-        if scaler is None:
-            loss.backward()
-            opt.step()
-            return
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
+        """Backward and optimizer step, through the fp16 loss scaler when there is one."""
+        scaled_update(loss, opt, self.scalers[which])
 
     # --- what the loop saves, samples and scores --------------------------------------------------
 

@@ -29,7 +29,7 @@ from gankit.errors import GankitError
 from gankit.families.gan_tricks import DView, GView, StepTrick
 from gankit.losses import NEEDS_REAL_SCORES_FOR_G, DLoss, GLoss, get_loss
 from gankit.train.ema import EMA
-from gankit.train.speed import autocast, make_scaler
+from gankit.train.speed import autocast, make_scaler, scaled_update
 
 KIND = "generation"
 Batch = tuple[Tensor, Tensor | None]
@@ -146,15 +146,7 @@ class GANTrainer:
 
     def _update(self, loss: Tensor, opt: torch.optim.Optimizer, which: str) -> None:
         """Backward and optimizer step, through the fp16 loss scaler when there is one."""
-        opt.zero_grad(set_to_none=True)
-        scaler = self.scalers[which]
-        if scaler is None:
-            loss.backward()
-            opt.step()
-            return
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
+        scaled_update(loss, opt, self.scalers[which])
 
     def state_dict(self) -> dict:
         """The trainer's own state for checkpoints: update counters and LR schedulers."""

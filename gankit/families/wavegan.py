@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from gankit.audio import SAMPLE_RATE, SpectrogramCodec, fit_length, resample, spectrogram_images, write_wav
 from gankit.errors import GankitError
+from gankit.families.gan import GANFamily
 
 KIND = "generation"
 AUDIO_DATA = ("spoken-digits", "audio-folder")
@@ -185,8 +186,8 @@ def validate(cfg) -> None:
 # ---------------------------------------------------------------- the family
 
 
-class AudioGANFamily:
-    """A GAN on audio as the run loop sees it (`gankit.families.base.Family`), for WaveGAN and SpecGAN.
+class AudioGANFamily(GANFamily):
+    """A GAN on audio as the run loop sees it, for WaveGAN and SpecGAN: the GAN family with its own data and outputs.
 
     `codec` maps real clips to what D sees (`encode`) and G's outputs back to clips (`decode`).
     """
@@ -196,27 +197,6 @@ class AudioGANFamily:
         self.train_labels = labels
         self.scalers = trainer.scalers
         self.images_per_step = cfg.train.batch_size * cfg.train.n_critic
-
-    @property
-    def networks(self) -> dict[str, nn.Module]:
-        nets = {"G": self.trainer.G, "D": self.trainer.D}
-        if self.trainer.ema is not None:
-            nets["G_ema"] = self.trainer.ema.G_ema
-        return nets
-
-    @property
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"g": self.trainer.opt_g, "d": self.trainer.opt_d}
-
-    @property
-    def schedulers(self) -> list:
-        return self.trainer.schedulers
-
-    def sampling_G(self) -> nn.Module:
-        """G_ema (with its own batch-norm statistics) when the run keeps one, else G."""
-        from gankit.train.ema import standing_statistics
-
-        return standing_statistics(self.trainer.ema.G_ema) if self.trainer.ema is not None else self.trainer.G
 
     def _next_batch(self) -> tuple[Tensor, None]:
         return self.sampler.next()[0], None

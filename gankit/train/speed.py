@@ -42,3 +42,15 @@ def make_scaler(device: torch.device, precision: str) -> "torch.amp.GradScaler |
     if precision != "fp16":
         return None
     return torch.amp.GradScaler(device.type)
+
+
+def scaled_update(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler) -> None:
+    """Backward and one optimizer step, through the fp16 loss scaler when there is one (else plain)."""
+    opt.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        opt.step()
+        return
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
