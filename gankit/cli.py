@@ -10,7 +10,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from gankit import __version__, bench, cli_cond, cli_data, cli_drs, cli_eval, cli_report, cli_translate
+from gankit import (__version__, bench, cli_cond, cli_data, cli_drs, cli_eval, cli_latent, cli_report,
+                    cli_translate)
 from gankit.errors import GankitError
 
 EXIT_USER_ERROR = 2
@@ -77,6 +78,7 @@ def make_parser() -> argparse.ArgumentParser:
     cli_report.add_parsers(sub)
     cli_data.add_parsers(sub)
     cli_drs.add_parsers(sub)
+    cli_latent.add_parsers(sub)
     return parser
 
 
@@ -279,7 +281,8 @@ def cmd_sample(args) -> int:
         samples = spectrogram_images(samples)
     paths = export_samples(samples, out, fmt, nrow=nrow)
     print(f"wrote {len(samples)} samples from {which} at step {state['step']}"
-          + (f", truncated at {truncation:g} stds" if truncation else "")
+          + (f", truncated at {truncation:g}" + (" (psi, in W)" if hasattr(G, "truncate_w") else " stds")
+             if truncation else "")
           + f" to {out if fmt != 'png-dir' else paths[0].parent}")
     return 0
 
@@ -323,6 +326,9 @@ COMMANDS = {
     "doctor": cli_report.cmd_doctor,
     "data": cli_data.cmd_data,
     "refine-d": cli_drs.cmd_refine_d,
+    "interpolate": cli_latent.cmd_interpolate,
+    "arithmetic": cli_latent.cmd_arithmetic,
+    "mix": cli_latent.cmd_mix,
 }
 
 

@@ -23,13 +23,17 @@ def truncate_latents(G: nn.Module, z: Tensor, truncation: float) -> Tensor:
     """The truncation trick (Brock et al. 2019): standard normal `z [N, z_dim]` -> latents of the same shape
     whose coordinates are normals truncated to [-T, T] (deterministic in z: the normal CDF is squeezed).
 
-    Trades variety for quality. A G with a mixture latent (`tricks.latent_mixture`) truncates each
+    Trades variety for quality. A style-based G (StyleGAN) truncates in W instead: `truncation` is psi,
+    w = w_avg + psi (w - w_avg), and the latents returned are its per-layer styles. A G with a mixture latent (`tricks.latent_mixture`) truncates each
     component's offsets instead, so every component is still drawn. `truncation` 0 returns z unchanged.
     """
     if truncation < 0:
         raise GankitError(f"--truncation must be >= 0 (0 = off), got {truncation}")
     if truncation == 0:
         return z
+    if callable(getattr(G, "truncate_w", None)):  # style-based G: psi towards the tracked mean w, in W
+        with torch.no_grad():
+            return G.truncate_w(z.to(G.w_avg.device), truncation)
     from gankit.models.latent import LatentMixtureG, normal_tail
 
     mixture = next((m for m in G.modules() if isinstance(m, LatentMixtureG)), None)

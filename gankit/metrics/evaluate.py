@@ -196,7 +196,8 @@ def evaluate_generator(G: nn.Module, cfg: Config, *, metrics: list[str] | None =
     metrics = metrics or e.metrics or default_metrics(cfg.data)
     features = features or e.features
     split = split or e.split
-    protocol: dict = {"metrics": metrics, "generator": which, "truncation": truncation or None, "seed": seed,
+    protocol: dict = {"metrics": metrics, "generator": which, "truncation": truncation or None,
+                      "truncation_space": getattr(G, "truncation_space", "z") if truncation else None, "seed": seed,
                       "gankit_version": __version__, **({"fid_bootstrap_rounds": bootstrap} if bootstrap else {})}
     if cfg.data.name == "toy":
         n = n or e.n or TOY_PROTOCOL_N
