@@ -34,6 +34,8 @@ def truncate_latents(G: nn.Module, z: Tensor, truncation: float) -> Tensor:
     if callable(getattr(G, "truncate_w", None)):  # style-based G: psi towards the tracked mean w, in W
         with torch.no_grad():
             return G.truncate_w(z.to(G.w_avg.device), truncation)
+    if callable(getattr(G, "truncate_z", None)):  # a G with its own rule (BigGAN: redraw values outside [-T, T])
+        return G.truncate_z(z, truncation)
     from gankit.models.latent import LatentMixtureG, normal_tail
 
     mixture = next((m for m in G.modules() if isinstance(m, LatentMixtureG)), None)

@@ -122,7 +122,6 @@ def test_truncation_by_resampling_keeps_every_coordinate_within_psi():
         truncate_by_resampling(z, -1.0)
 
 
-@pytest.mark.xfail(strict=True, reason="needs the lead's hook in gankit.sample.truncate_latents (G.truncate_z)")
 def test_sample_truncate_latents_resamples_for_biggan():
     from gankit.sample import truncate_latents
 

@@ -197,7 +197,8 @@ def evaluate_generator(G: nn.Module, cfg: Config, *, metrics: list[str] | None =
     features = features or e.features
     split = split or e.split
     protocol: dict = {"metrics": metrics, "generator": which, "truncation": truncation or None,
-                      "truncation_space": getattr(G, "truncation_space", "z") if truncation else None, "seed": seed,
+                      "truncation_space": getattr(G, "truncation_space", "z") if truncation else None,
+                      "truncation_mode": getattr(G, "truncation_mode", "squeeze") if truncation else None, "seed": seed,
                       "gankit_version": __version__, **({"fid_bootstrap_rounds": bootstrap} if bootstrap else {})}
     if cfg.data.name == "toy":
         n = n or e.n or TOY_PROTOCOL_N
