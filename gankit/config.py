@@ -96,6 +96,7 @@ class WatchConfig:
     d_win_lines: int = 10  # warn after this many log lines in a row where D wins outright
     min_g_grad: float = 1e-6  # warn when G's gradient norm at a log line falls below this
     min_class_share: float = 0.3  # warn when the fixed-noise samples cover at most this share of the classes
+    collapse_start: float = 0.25  # ... checked from this share of train.steps on (an untrained G covers few classes)
 
 
 @dataclass
@@ -524,6 +525,7 @@ def _validate_ranges(cfg: Config) -> None:
     _require(w.d_win_lines >= 1, f"watch.d_win_lines must be >= 1, got {w.d_win_lines}")
     _require(w.min_g_grad >= 0, f"watch.min_g_grad must be >= 0, got {w.min_g_grad}")
     _require(0 <= w.min_class_share < 1, f"watch.min_class_share must be in [0, 1), got {w.min_class_share}")
+    _require(0 <= w.collapse_start <= 1, f"watch.collapse_start must be in [0, 1], got {w.collapse_start}")
 
 
 def _validate_eval(cfg: Config) -> None:

@@ -132,3 +132,12 @@ def test_collapse_and_vanishing_gradient_warnings():
     G = torch.nn.Linear(2, 2)
     G.weight.grad, G.bias.grad = torch.zeros(2, 2), torch.zeros(2)
     assert [k for k, _ in watch.warnings_for_line({}, G)] == ["g_grad"]
+
+
+def test_watch_settings_out_of_range_are_one_line_errors():
+    from gankit.config import resolve
+    from gankit.errors import GankitError
+
+    for setting in ("watch.collapse_start=2", "watch.lr_factor=1.5", "watch.max_rollbacks=-1"):
+        with pytest.raises(GankitError, match=setting.split("=")[0]):
+            resolve("toy-ring", None, [setting])

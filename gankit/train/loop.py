@@ -326,7 +326,7 @@ class RunFiles:
 
     def after_samples(self, path: Path) -> None:
         training = self.training
-        if self.watch is not None:
+        if self.watch is not None and training.step >= training.cfg.watch.collapse_start * training.cfg.train.steps:
             collapse = getattr(training.family, "class_collapse", None)
             with torch.random.fork_rng(devices=[]):  # loading the classifier must not move the training stream
                 result = collapse() if collapse is not None else None
