@@ -29,6 +29,7 @@ CASES = [
     ("dcgan", (3, 32, 32)),
     ("dcgan", (3, 64, 64)),
     ("dcgan", (1, 24, 32)),
+    ("infogan", (1, 28, 28)),
     ("wavegan", (1, 1024)),  # 1-D audio clips [N, 1, L]
 ]
 CASE_IDS = [f"{name}-{'x'.join(map(str, shape))}" for name, shape in CASES]

@@ -23,6 +23,7 @@ from gankit.errors import GankitError
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_stages
 from gankit.models.gan2014 import GAN2014Discriminator, GAN2014Generator
 from gankit.models.layers import check_flat_or_image_shape
+from gankit.models.infogan import InfoGANDiscriminator, InfoGANGenerator, infogan_shape
 from gankit.models.mlp import MLPDiscriminator, MLPGenerator
 from gankit.models.wavegan import WaveGANDiscriminator, WaveGANGenerator, wavegan_stages
 
@@ -30,6 +31,7 @@ MODELS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
     "gan2014": (GAN2014Generator, GAN2014Discriminator),
     "mlp": (MLPGenerator, MLPDiscriminator),
     "dcgan": (DCGANGenerator, DCGANDiscriminator),
+    "infogan": (InfoGANGenerator, InfoGANDiscriminator),  # Lucic et al. 2018's shared 28x28 networks
     "wavegan": (WaveGANGenerator, WaveGANDiscriminator),  # 1-D audio: [N, 1, L]
 }
 
@@ -38,6 +40,7 @@ _SHAPE_CHECKS: dict[str, Callable[[Sequence[int]], object]] = {
     "gan2014": lambda shape: check_flat_or_image_shape(shape, "gan2014"),
     "mlp": lambda shape: check_flat_or_image_shape(shape, "mlp"),
     "dcgan": dcgan_stages,
+    "infogan": infogan_shape,
     "wavegan": wavegan_stages,
 }
 
