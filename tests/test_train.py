@@ -319,3 +319,13 @@ def test_train_for_seconds_runs_real_steps_for_the_budget():
     steps = train_for_seconds(training, 0.3)
     assert steps > 0 and training.family.trainer.g_updates == steps == training.step
     assert train_for_seconds(training, 0.0) == 0
+
+
+def test_train_for_seconds_reads_the_clock_it_is_given():
+    """A benchmark's CPU-time budget: the loop stops when the given clock, not the wall, passes the budget."""
+    from gankit.config import resolve
+    from gankit.train.loop import prepare_training, train_for_seconds
+
+    training = prepare_training(resolve("toy-ring", None, ["device=cpu", "model.g_width=16", "model.d_width=16"]))
+    ticks = iter(range(100))  # one second per reading: start at 0, then readings 1..4 pass and 5 stops
+    assert train_for_seconds(training, 5.0, clock=lambda: float(next(ticks))) == 4

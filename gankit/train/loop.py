@@ -188,12 +188,14 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
     return training
 
 
-def train_for_seconds(training: Training, seconds: float) -> int:
-    """Run train steps (no files, no logging) until `seconds` of wall time have passed; returns the steps done.
+def train_for_seconds(training: Training, seconds: float, clock: Callable[[], float] = time.perf_counter) -> int:
+    """Run train steps (no files, no logging) until `seconds` of `clock` have passed; returns the steps done.
 
-    For equal-time comparisons (benchmarks/): every variant gets the same budget, not the same step count."""
-    start, steps = time.perf_counter(), 0
-    while time.perf_counter() - start < seconds:
+    For equal-time comparisons (benchmarks/): every variant gets the same budget, not the same step count.
+    `clock=time.process_time` counts this process's CPU time: with one thread, one core's time, which
+    stays fair when other jobs share the machine (wall time then depends on the neighbours)."""
+    start, steps = clock(), 0
+    while clock() - start < seconds:
         training.family.train_step()
         steps += 1
     training.step += steps
