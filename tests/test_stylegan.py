@@ -193,3 +193,17 @@ def test_bad_inputs_are_one_line_errors(capsys):
         assert main([*base, setting]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and words in err
+
+
+def test_evaluation_during_training_truncates_in_w_and_says_so(tmp_path):
+    """tricks.sample_truncation on a style G: the run's scores are of W-truncated samples, and the protocol says 'w'."""
+    import json
+
+    args = [*_tiny(), "--set", "tricks.sample_truncation=0.7", "--set", "eval.every=2", "--set", "eval.n=64",
+            "--set", "eval.metrics=[fid]"]
+    assert main(["train", *args, "--out", str(tmp_path / "run"), "--steps", "2"]) == 0
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [line.get("final", False) for line in lines] == [False, True]  # during training, then test once
+    for line in lines:
+        protocol = line["protocol"]
+        assert (protocol["truncation"], protocol["truncation_space"], protocol["truncation_mode"]) == (0.7, "w", "psi")

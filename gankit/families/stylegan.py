@@ -68,27 +68,6 @@ def build_discriminator(cfg) -> StyleDiscriminator:
     return StyleDiscriminator(image_shape(cfg), cfg.model.d_width, s.fmap_base, s.start_resolution, s.stddev_group)
 
 
-def truncated(G: nn.Module, z: Tensor, psi: float) -> Tensor:
-    """What G samples from: z itself when psi is 0 (off), else the styles truncated in W (`[N, num_ws, w_dim]`)."""
-    if psi == 0:
-        return z
-    with torch.no_grad():
-        return G.truncate_w(z.to(G.w_avg.device), psi)
-
-
-class TruncatedInW(nn.Module):
-    """`G` sampled with truncation in W at `psi`: `forward(z, c=None)` = G(G.truncate_w(z, psi)).
-
-    Lets `evaluate_run` (which truncates in z when asked) score a style G truncated in W."""
-
-    def __init__(self, G: StyleGenerator, psi: float):
-        super().__init__()
-        self.G, self.psi, self.z_dim, self.out_shape = G, psi, G.z_dim, G.out_shape
-
-    def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
-        return self.G(truncated(self.G, z, self.psi), c)
-
-
 def path_length_penalty(images: Tensor, ws: Tensor, pl_mean: Tensor) -> tuple[Tensor, Tensor]:
     """StyleGAN2's path-length penalty: ((|J_w^T y|_2 - a)^2).mean() with y ~ N(0, I) / sqrt(H W) and `a` the
     running mean of the lengths. Returns (penalty, the batch's mean length, detached)."""
@@ -195,10 +174,10 @@ class StyleGANFamily:
 
     def write_samples(self, path: Path) -> None:
         """A grid of the fixed noise from G_ema (else G), truncated in W at tricks.sample_truncation (0 = off)."""
-        from gankit.sample import generate, save_samples
+        from gankit.sample import generate, save_samples, truncate_latents
 
         G = self.sampling_G()
-        save_samples(generate(G, truncated(G, self.fixed_z, self.cfg.tricks.sample_truncation)), path)
+        save_samples(generate(G, truncate_latents(G, self.fixed_z, self.cfg.tricks.sample_truncation)), path)
 
     def evaluate(self, seed: int) -> tuple[dict, str, bool]:
         """Score G_ema (or G), truncated in W as the run samples; the protocol records the truncation's space."""
@@ -206,9 +185,8 @@ class StyleGANFamily:
 
         cfg, psi = self.cfg, self.cfg.tricks.sample_truncation
         G = self.sampling_G()
-        result = evaluate_run(TruncatedInW(G, psi) if psi else G, self.D, cfg, seed=seed,
-                              which="G_ema" if self.ema else "G", device=self.device, truncation=0.0)
-        result["protocol"].update({"truncation": psi or None, "truncation_space": "w" if psi else None})
+        result = evaluate_run(G, self.D, cfg, seed=seed, which="G_ema" if self.ema else "G", device=self.device,
+                              truncation=psi)
         key, lower_is_better = primary_key(cfg.eval.metrics or default_metrics(cfg.data), cfg.data)
         return result, key, lower_is_better
 

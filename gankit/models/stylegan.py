@@ -151,6 +151,7 @@ class StyleGenerator(nn.Module):
     """
 
     truncation_space = "w"
+    truncation_mode = "psi"  # w_avg + psi (w - w_avg), recorded in evaluation protocols
 
     def __init__(self, z_dim: int, out_shape: tuple[int, int, int], width: int = 128, fmap_base: int = 0,
                  w_dim: int = 0, mapping_depth: int = 8, start_resolution: int = 4, truncation_cutoff: int = 0,
