@@ -72,3 +72,63 @@ class Family(Protocol):
     def wrap(self, wrap_module) -> None:
         """Under DDP: run the forwards that need gradient sync through `wrap_module(module)`."""
         ...
+
+
+class PairFamily:
+    """The runtime a family with one G, one D and an optional EMA of G shares (ProGAN, StyleGAN, EBGAN, BEGAN).
+
+    Not the algorithm: each subclass writes its own `train_step`, `state_dict` and `load_state_dict`,
+    and its `__init__` adds `opt_g`, `opt_d` and `scalers` to what this one sets (`fixed_z` is
+    `[n, G.z_dim]`); `G_run` / `D_run` are what its steps call (DDP wrappers after `wrap`). `D_scores_accuracy` is False where D is no classifier (an autoencoder), so the
+    'accuracy' metric gets a clear error instead of a wrong head."""
+
+    D_scores_accuracy = True
+
+    def __init__(self, cfg, G: nn.Module, D: nn.Module, data, fixed_z: Tensor, device: torch.device,
+                 world_size: int = 1):
+        from gankit.train.ema import EMA, ema_beta
+
+        t = cfg.train
+        self.cfg, self.G, self.D, self.data, self.fixed_z, self.device = cfg, G, D, data, fixed_z, device
+        self.sampler = data.sampler
+        self.images_per_step = t.batch_size  # per process; a family that reads more per step says so
+        # EMA's per-image half-life counts every rank's images (the global batch).
+        self.ema = EMA(G, ema_beta(t.ema_kimg, t.batch_size * world_size)) if t.ema_kimg > 0 else None
+        self.G_run, self.D_run = G, D  # DDP wrappers after wrap()
+
+    @property
+    def networks(self) -> dict[str, nn.Module]:
+        nets = {"G": self.G, "D": self.D}
+        if self.ema is not None:
+            nets["G_ema"] = self.ema.G_ema
+        return nets
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g": self.opt_g, "d": self.opt_d}
+
+    def sampling_G(self) -> nn.Module:
+        """What the run samples from: G_ema when the run keeps one, else G."""
+        return self.ema.G_ema if self.ema is not None else self.G
+
+    def write_samples(self, path: Path) -> None:
+        """A grid of the fixed noise from `sampling_G()`, truncated as `tricks.sample_truncation` says (0 = off)."""
+        from gankit.sample import generate, save_samples, truncate_latents
+
+        G = self.sampling_G()
+        save_samples(generate(G, truncate_latents(G, self.fixed_z, self.cfg.tricks.sample_truncation)), path)
+
+    def evaluate(self, seed: int) -> tuple[dict, str, bool]:
+        """Score `sampling_G()` as `eval.*` says, truncated as the run samples (the protocol records how)."""
+        from gankit.metrics.evaluate import default_metrics, evaluate_run, primary_key
+
+        cfg = self.cfg
+        result = evaluate_run(self.sampling_G(), self.D if self.D_scores_accuracy else None, cfg, seed=seed,
+                              which="G_ema" if self.ema is not None else "G", device=self.device,
+                              truncation=cfg.tricks.sample_truncation)
+        key, lower_is_better = primary_key(cfg.eval.metrics or default_metrics(cfg.data), cfg.data)
+        return result, key, lower_is_better
+
+    def wrap(self, wrap_module) -> None:
+        """Under DDP: the steps' forwards run through the wrappers (G's step scores with the bare D)."""
+        self.G_run, self.D_run = wrap_module(self.G), wrap_module(self.D)

@@ -17,8 +17,6 @@ differs only in its losses, its G and its state (k_t).
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -26,8 +24,8 @@ from torch import Tensor, nn
 from gankit.config import Config
 from gankit.energy import d_ebgan, g_ebgan, mse_energy, pull_away
 from gankit.errors import GankitError
+from gankit.families.base import PairFamily
 from gankit.models.autoencoder import AutoencoderDiscriminator, check_autoencoder_shape
-from gankit.train.ema import EMA
 from gankit.train.speed import autocast, make_scaler, scaled_update
 
 KIND = "generation"
@@ -81,46 +79,42 @@ def has_batch_norm(module: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
-class EnergyFamily:
+class EnergyFamily(PairFamily):
     """The autoencoder-D families as the run loop sees them (`gankit.families.base.Family`).
 
     Subclasses implement `d_objective(real, fake) -> (loss, stats)` and `g_objective(fake) -> (loss,
     stats)`, and may extend `state_dict` / `load_state_dict` / `after_step`."""
 
+    D_scores_accuracy = False  # D is an autoencoder, not a classifier
+
     def __init__(self, cfg: Config, G: nn.Module, D: nn.Module, data, device: torch.device, world_size: int = 1):
         from gankit.build import build_optimizers, build_schedulers
         from gankit.sample import fixed_latents
-        from gankit.train.ema import ema_beta
 
-        self.cfg, self.G, self.D, self.data, self.device = cfg, G, D, data, device
-        self.sampler = data.sampler
+        fixed_z = fixed_latents(cfg.log.n_samples, cfg.model.z_dim, cfg.seed + FIXED_NOISE_SEED_OFFSET)
+        super().__init__(cfg, G, D, data, fixed_z, device, world_size)
         self.opt_g, self.opt_d = build_optimizers(cfg, G, D)
         self.schedulers = build_schedulers(cfg, self.opt_g, self.opt_d, G)
-        t = cfg.train
-        self.ema = EMA(G, ema_beta(t.ema_kimg, t.batch_size * world_size)) if t.ema_kimg > 0 else None
         self.precision = cfg.runtime.precision
         self.scalers = {"d": make_scaler(device, self.precision), "g": make_scaler(device, self.precision)}
-        self.images_per_step = t.batch_size
         # Real and fake batches go through D in one call when that is exact: no batch statistics.
         self.one_call = not has_batch_norm(D)
         self._d_trainable = [p for p in D.parameters() if p.requires_grad]
-        self._G_run, self._D_run = G, D  # DDP wrappers after wrap()
-        self.fixed_z = fixed_latents(cfg.log.n_samples, cfg.model.z_dim, cfg.seed + FIXED_NOISE_SEED_OFFSET)
 
     # --- the step -------------------------------------------------------------------------------
 
     def reconstruct_both(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
         """D's reconstructions of `real` and `fake` `[N, C, H, W]` (one D call where that is exact)."""
         if self.one_call:
-            recon, _ = self._D_run(torch.cat([real, fake]))
+            recon, _ = self.D_run(torch.cat([real, fake]))
             return recon[: real.shape[0]], recon[real.shape[0]:]
-        return self._D_run(real)[0], self._D_run(fake)[0]
+        return self.D_run(real)[0], self.D_run(fake)[0]
 
     def train_step(self) -> dict[str, Tensor]:
         """One D update, then one G update on the same fake batch (the papers' alternating steps)."""
         real, _ = self.data.next_batch()
         with autocast(self.device, self.precision):
-            fake = self._G_run(torch.randn(real.shape[0], self.G.z_dim, device=self.device))
+            fake = self.G_run(torch.randn(real.shape[0], self.G.z_dim, device=self.device))
             d_loss, stats = self.d_objective(real, fake.detach())
         self._update(d_loss, self.opt_d, "d")
         for p in self._d_trainable:  # G's backward needs no gradients of D's weights
@@ -156,17 +150,6 @@ class EnergyFamily:
 
     # --- what the loop saves, samples and scores --------------------------------------------------
 
-    @property
-    def networks(self) -> dict[str, nn.Module]:
-        nets = {"G": self.G, "D": self.D}
-        if self.ema is not None:
-            nets["G_ema"] = self.ema.G_ema
-        return nets
-
-    @property
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"g": self.opt_g, "d": self.opt_d}
-
     def state_dict(self) -> dict:
         return {"fixed_z": self.fixed_z, "schedulers": [s.state_dict() for s in self.schedulers]}
 
@@ -181,13 +164,6 @@ class EnergyFamily:
 
         return standing_statistics(self.ema.G_ema) if self.ema is not None else self.G
 
-    def write_samples(self, path: Path) -> None:
-        """A grid of G_ema's (else G's) images of the fixed noise."""
-        from gankit.sample import generate, save_samples, truncate_latents
-
-        G = self.sampling_G()
-        save_samples(generate(G, truncate_latents(G, self.fixed_z, self.cfg.tricks.sample_truncation)), path)
-
     def class_collapse(self) -> tuple[Tensor, int] | None:
         """(domain classifier's labels of the fixed-noise samples, class count) for the watchdog, else None."""
         from gankit.metrics import extract_features
@@ -198,20 +174,6 @@ class EnergyFamily:
         _, logits = extract_features(generate(self.sampling_G(), self.fixed_z), network=self.cfg.data.name)
         return logits.argmax(dim=1), logits.shape[1]
 
-    def evaluate(self, seed: int) -> tuple[dict, str, bool]:
-        """Score G_ema (or G) as `eval.*` says; returns (result, primary key, lower is better)."""
-        from gankit.metrics.evaluate import default_metrics, evaluate_run, primary_key
-
-        cfg = self.cfg
-        which = "G_ema" if self.ema is not None else "G"
-        result = evaluate_run(self.sampling_G(), None, cfg, seed=seed, which=which, device=self.device,
-                              truncation=cfg.tricks.sample_truncation)
-        key, lower_is_better = primary_key(cfg.eval.metrics or default_metrics(cfg.data), cfg.data)
-        return result, key, lower_is_better
-
-    def wrap(self, wrap_module: Callable[[nn.Module], nn.Module]) -> None:
-        """Under DDP: G's forward and D's step run through the wrappers; G's step uses the bare D."""
-        self._G_run, self._D_run = wrap_module(self.G), wrap_module(self.D)
 
 
 class EBGANFamily(EnergyFamily):

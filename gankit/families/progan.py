@@ -17,13 +17,12 @@ state is two buffers of G and D (saved with the weights), and the rest is a func
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
 from gankit.errors import GankitError
+from gankit.families.base import PairFamily
 from gankit.models.progan import ProGANDiscriminator, ProGANGenerator, fade_images, growth_at, growth_plan
 from gankit.train.speed import autocast, make_scaler
 
@@ -123,42 +122,27 @@ def frozen(module: nn.Module):
     return _Frozen()
 
 
-class ProGANFamily:
+class ProGANFamily(PairFamily):
     """The growing GAN as the run loop sees it (`gankit.families.base.Family`)."""
 
     def __init__(self, cfg, G: ProGANGenerator, D: ProGANDiscriminator, data, fixed_z: Tensor, device: torch.device,
                  world_size: int = 1):
         from gankit.build import make_optimizer
         from gankit.losses import get_loss
-        from gankit.train.ema import EMA, ema_beta
 
+        super().__init__(cfg, G, D, data, fixed_z, device, world_size)
         t = cfg.train
-        self.cfg, self.G, self.D, self.data, self.fixed_z, self.device = cfg, G, D, data, fixed_z, device
         self.opt_g = make_optimizer(t.optimizer, list(G.parameters()), t.g_lr, t.g_betas)
         self.opt_d = make_optimizer(t.optimizer, list(D.parameters()), t.d_lr, t.d_betas)
-        self.ema = EMA(G, ema_beta(t.ema_kimg, t.batch_size * world_size)) if t.ema_kimg > 0 else None
         self.d_loss, self.g_loss = get_loss(cfg.loss.name)
         self.update = Updater(device, cfg.runtime.precision)
         self.scalers = self.update.scalers
-        self.sampler = data.sampler
-        self.images_per_step = t.batch_size * t.n_critic
-        self.G_run, self.D_run = G, D  # DDP wrappers after wrap()
+        self.images_per_step = t.batch_size * t.n_critic  # n_critic real batches per G step
         self.nimg = 0  # real images D has seen: the growth schedule's clock (checkpointed)
         self.d_updates = 0
         p = cfg.progan
         self.fade_nimg, self.stable_nimg = round(p.fade_kimg * 1000), round(p.stable_kimg * 1000)
         self._set_growth(*growth_at(0, self.fade_nimg, self.stable_nimg, G.doublings))
-
-    @property
-    def networks(self) -> dict[str, nn.Module]:
-        nets = {"G": self.G, "D": self.D}
-        if self.ema is not None:
-            nets["G_ema"] = self.ema.G_ema
-        return nets
-
-    @property
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"g": self.opt_g, "d": self.opt_d}
 
     def _set_growth(self, stage: int, alpha: float) -> None:
         for net in self.networks.values():
@@ -227,29 +211,12 @@ class ProGANFamily:
     def load_state_dict(self, state: dict) -> None:
         self.nimg, self.d_updates, self.fixed_z = int(state["nimg"]), int(state["d_updates"]), state["fixed_z"]
 
-    def sampling_G(self) -> nn.Module:
-        return self.ema.G_ema if self.ema is not None else self.G
-
-    def write_samples(self, path: Path) -> None:
-        """A grid of the fixed noise from G_ema (else G), at the resolution G has grown to (shown as blocks)."""
-        from gankit.sample import generate, save_samples, truncate_latents
-
-        G = self.sampling_G()
-        save_samples(generate(G, truncate_latents(G, self.fixed_z, self.cfg.tricks.sample_truncation)), path)
-
     def evaluate(self, seed: int) -> tuple[dict, str, bool]:
-        from gankit.metrics.evaluate import default_metrics, evaluate_run, primary_key
-
-        cfg = self.cfg
-        result = evaluate_run(self.sampling_G(), self.D, cfg, seed=seed, which="G_ema" if self.ema else "G",
-                              device=self.device, truncation=cfg.tricks.sample_truncation)
-        result["protocol"]["growth"] = {"stage": self.G.growth()[0], "alpha": self.G.growth()[1]}
-        key, lower_is_better = primary_key(cfg.eval.metrics or default_metrics(cfg.data), cfg.data)
+        """As every pair family scores (grids show the grown resolution as blocks), plus the growth reached."""
+        result, key, lower_is_better = super().evaluate(seed)
+        stage, alpha = self.G.growth()
+        result["protocol"]["growth"] = {"stage": stage, "alpha": alpha}
         return result, key, lower_is_better
-
-    def wrap(self, wrap_module: Callable[[nn.Module], nn.Module]) -> None:
-        """Under DDP. The levels not yet in use get no gradient, so the wrapper must allow unused parameters."""
-        self.G_run, self.D_run = wrap_module(self.G), wrap_module(self.D)
 
 
 def build(cfg, device: torch.device, env) -> ProGANFamily:

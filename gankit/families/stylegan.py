@@ -16,13 +16,12 @@ gamma, lazy every `tricks.penalty_every` D steps). Sampling with `tricks.sample_
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from gankit.errors import GankitError
+from gankit.families.base import PairFamily
 from gankit.families.progan import (FIXED_NOISE_SEED_OFFSET, Updater, frozen, image_shape, penalty_term,
                                     validate_image_generation)
 from gankit.models.stylegan import StyleDiscriminator, StyleGenerator
@@ -77,39 +76,23 @@ def path_length_penalty(images: Tensor, ws: Tensor, pl_mean: Tensor) -> tuple[Te
     return (lengths - pl_mean).square().mean(), lengths.detach().mean()
 
 
-class StyleGANFamily:
+class StyleGANFamily(PairFamily):
     """The style-based GAN as the run loop sees it (`gankit.families.base.Family`)."""
 
     def __init__(self, cfg, G: StyleGenerator, D: StyleDiscriminator, data, fixed_z: Tensor, device: torch.device,
                  world_size: int = 1):
         from gankit.build import make_optimizer
         from gankit.losses import get_loss
-        from gankit.train.ema import EMA, ema_beta
 
+        super().__init__(cfg, G, D, data, fixed_z, device, world_size)
         t = cfg.train
-        self.cfg, self.G, self.D, self.data, self.fixed_z, self.device = cfg, G, D, data, fixed_z, device
         self.opt_g = make_optimizer(t.optimizer, list(G.parameters()), t.g_lr, t.g_betas)
         self.opt_d = make_optimizer(t.optimizer, list(D.parameters()), t.d_lr, t.d_betas)
-        self.ema = EMA(G, ema_beta(t.ema_kimg, t.batch_size * world_size)) if t.ema_kimg > 0 else None
         self.d_loss, self.g_loss = get_loss(cfg.loss.name)
         self.update = Updater(device, cfg.runtime.precision)
         self.scalers = self.update.scalers
-        self.sampler = data.sampler
-        self.images_per_step = t.batch_size
-        self.G_run, self.D_run = G, D  # DDP wrappers after wrap()
         self.d_updates = self.g_updates = 0
         self.pl_mean = torch.zeros((), device=device)  # running mean of path lengths (checkpointed)
-
-    @property
-    def networks(self) -> dict[str, nn.Module]:
-        nets = {"G": self.G, "D": self.D}
-        if self.ema is not None:
-            nets["G_ema"] = self.ema.G_ema
-        return nets
-
-    @property
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"g": self.opt_g, "d": self.opt_d}
 
     def train_step(self) -> dict[str, Tensor]:
         cfg = self.cfg
@@ -169,29 +152,6 @@ class StyleGANFamily:
         self.pl_mean = state["pl_mean"].to(self.device)
         self.fixed_z = state["fixed_z"]
 
-    def sampling_G(self) -> nn.Module:
-        return self.ema.G_ema if self.ema is not None else self.G
-
-    def write_samples(self, path: Path) -> None:
-        """A grid of the fixed noise from G_ema (else G), truncated in W at tricks.sample_truncation (0 = off)."""
-        from gankit.sample import generate, save_samples, truncate_latents
-
-        G = self.sampling_G()
-        save_samples(generate(G, truncate_latents(G, self.fixed_z, self.cfg.tricks.sample_truncation)), path)
-
-    def evaluate(self, seed: int) -> tuple[dict, str, bool]:
-        """Score G_ema (or G), truncated in W as the run samples; the protocol records the truncation's space."""
-        from gankit.metrics.evaluate import default_metrics, evaluate_run, primary_key
-
-        cfg, psi = self.cfg, self.cfg.tricks.sample_truncation
-        G = self.sampling_G()
-        result = evaluate_run(G, self.D, cfg, seed=seed, which="G_ema" if self.ema else "G", device=self.device,
-                              truncation=psi)
-        key, lower_is_better = primary_key(cfg.eval.metrics or default_metrics(cfg.data), cfg.data)
-        return result, key, lower_is_better
-
-    def wrap(self, wrap_module: Callable[[nn.Module], nn.Module]) -> None:
-        self.G_run, self.D_run = wrap_module(self.G), wrap_module(self.D)
 
 
 def build(cfg, device: torch.device, env) -> StyleGANFamily:
