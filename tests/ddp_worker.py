@@ -1,5 +1,6 @@
-"""Run by tests/test_distributed.py under torchrun (2 CPU processes, gloo): trains a tiny DCGAN
-4 steps straight, and 2 steps + resume + 2 steps, and saves each rank's final weights."""
+"""Run by tests/test_distributed.py under torchrun (2 CPU processes, gloo): trains a tiny run of a
+preset (argv[2], dcgan-digits by default; more KEY=VALUE overrides after it) 4 steps straight, and
+2 steps + resume + 2 steps, and saves each rank's final G and D weights."""
 
 import sys
 from pathlib import Path
@@ -17,23 +18,23 @@ SETS = ["log.progress=false", "data.resolution=16", "model.g_width=8", "model.d_
         "train.ema_kimg=0.1", "device=cpu"]
 
 
-def train(env, run: Path, steps: int, resume: bool, out: Path) -> None:
-    cfg = resolve("dcgan-digits", None, [*SETS, f"train.steps={steps}"])
+def train(env, run: Path, steps: int, resume: bool, out: Path, preset: str, sets: list[str]) -> None:
+    cfg = resolve(preset, None, [*SETS, *sets, f"train.steps={steps}"])
     state = load_checkpoint(run) if resume else None
     training = prepare_training(cfg, resume=state, resume_path=run, env=env)
     run_training(training, run)
-    trainer = training.family.trainer
-    torch.save({"G": trainer.G.state_dict(), "D": trainer.D.state_dict()}, out / f"{run.name}-rank{env.rank}.pt")
+    networks = training.family.networks
+    torch.save({"G": networks["G"].state_dict(), "D": networks["D"].state_dict()}, out / f"{run.name}-rank{env.rank}.pt")
     dist.barrier()  # rank 0's checkpoint is on disk before any rank resumes from it
 
 
 def main() -> None:
     torch.set_num_threads(1)
-    out = Path(sys.argv[1])
+    out, preset, sets = Path(sys.argv[1]), (sys.argv[2:] or ["dcgan-digits"])[0], sys.argv[3:]
     env = env_from_torchrun()
-    train(env, out / "full", 4, False, out)
-    train(env, out / "half", 2, False, out)
-    train(env, out / "half", 4, True, out)
+    train(env, out / "full", 4, False, out, preset, sets)
+    train(env, out / "half", 2, False, out, preset, sets)
+    train(env, out / "half", 4, True, out, preset, sets)
     teardown()
 
 

@@ -70,7 +70,8 @@ class Family(Protocol):
         ...
 
     def wrap(self, wrap_module) -> None:
-        """Under DDP: run the forwards that need gradient sync through `wrap_module(module)`."""
+        """Under DDP: run the forwards that need gradient sync through `wrap_module(module)`
+        (`wrap_module(module, find_unused_parameters=True)` where some parameters get no gradient in a step)."""
         ...
 
 

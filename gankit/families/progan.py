@@ -218,6 +218,11 @@ class ProGANFamily(PairFamily):
         result["protocol"]["growth"] = {"stage": stage, "alpha": alpha}
         return result, key, lower_is_better
 
+    def wrap(self, wrap_module) -> None:
+        """Under DDP. The levels not yet grown get no gradient, so the wrappers allow unused parameters."""
+        self.G_run = wrap_module(self.G, find_unused_parameters=True)
+        self.D_run = wrap_module(self.D, find_unused_parameters=True)
+
 
 def build(cfg, device: torch.device, env) -> ProGANFamily:
     """Data, the growing G and D, Adam for each, EMA of G, and the fixed sample noise."""

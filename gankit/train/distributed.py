@@ -97,10 +97,13 @@ def convert_sync_bn(module: nn.Module, device: torch.device) -> nn.Module:
     return nn.SyncBatchNorm.convert_sync_batchnorm(module)
 
 
-def ddp(module: nn.Module, device: torch.device) -> nn.Module:
-    """`module` wrapped in DistributedDataParallel on this rank's device."""
+def ddp(module: nn.Module, device: torch.device, find_unused_parameters: bool = False) -> nn.Module:
+    """`module` wrapped in DistributedDataParallel on this rank's device.
+
+    `find_unused_parameters`: some parameters get no gradient in a step (ProGAN's levels not yet grown);
+    DDP then searches the graph each step for them instead of waiting for gradients that never come."""
     ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=find_unused_parameters)
 
 
 def average_stats(values: dict[str, float], env: DistEnv) -> dict[str, float]:

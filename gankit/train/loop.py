@@ -175,7 +175,7 @@ def prepare_training(cfg: Config, resume: dict | None = None, resume_path: Path 
     seed_everything(cfg.seed)
     family = get_family(cfg.model.family).build(cfg, device, env)
     if env.enabled:
-        family.wrap(lambda module: distributed.ddp(module, device))
+        family.wrap(lambda module, **options: distributed.ddp(module, device, **options))
         if env.rank > 0:
             seed_everything(distributed.rank_seed(cfg.seed, env.rank))  # ranks draw different latents
     training = Training(cfg, family, env=env)
