@@ -1,6 +1,7 @@
 """EBGAN and BEGAN beside DCGAN on Fashion-MNIST at equal time, and BEGAN's convergence measure.
 
-    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/energy_fashion.py --budget-s 300 --threads 1
+    pip install -e '.[bench]'   # matplotlib, for the plot
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/energy_fashion.py --budget-s 600 --threads 1 --points 6
 
 The presets `ebgan-fashion`, `began-fashion` and `dcgan-fashion` each train for `--budget-s` seconds of
 this process's CPU time (evaluation pauses excluded; with --threads 1 that is one core's time, the same
