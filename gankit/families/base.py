@@ -80,8 +80,9 @@ class PairFamily:
 
     Not the algorithm: each subclass writes its own `train_step`, `state_dict` and `load_state_dict`,
     and its `__init__` adds `opt_g`, `opt_d` and `scalers` to what this one sets (`fixed_z` is
-    `[n, G.z_dim]`); `G_run` / `D_run` are what its steps call (DDP wrappers after `wrap`). `D_scores_accuracy` is False where D is no classifier (an autoencoder), so the
-    'accuracy' metric gets a clear error instead of a wrong head."""
+    `[n, G.z_dim]`); `G_run` / `D_run` are what its steps call (DDP wrappers after `wrap`).
+    `D_scores_accuracy` is False where D is no classifier (an autoencoder), so the 'accuracy' metric
+    gets a clear error instead of a wrong head."""
 
     D_scores_accuracy = True
 
