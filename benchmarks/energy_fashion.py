@@ -119,6 +119,11 @@ def main() -> None:
     parser.add_argument("--plot", default="docs/began-convergence.png")
     parser.add_argument("--set", action="append", default=[], help="config override for every preset")
     args = parser.parse_args()
+    if "began-fashion" in args.presets.split(","):
+        try:  # check before training: the plot comes after BEGAN's run, and a late ImportError loses the rest
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise SystemExit("energy_fashion.py: the BEGAN plot needs matplotlib: pip install -e '.[bench]'")
     torch.set_num_threads(args.threads)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     rows = []
