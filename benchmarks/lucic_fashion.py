@@ -1,7 +1,14 @@
 """Lucic et al. 2018 ("Are GANs Created Equal?") on Fashion-MNIST: one architecture, every loss gankit has.
 
-    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/lucic_fashion.py \
-        [--epochs 20] [--losses minimax,nonsaturating,lsgan,wgan,wgan-gp,dragan] [--n 10000] [--out runs/lucic]
+    PYTHONPATH=. .venv/bin/python benchmarks/lucic_fashion.py --device cuda          # the whole protocol, on a GPU
+    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/lucic_fashion.py --losses nonsaturating \
+        [--epochs 20] [--n 10000] [--presets best-fashion] [--out runs/lucic] [--device auto]
+
+Cost on a CPU (one thread of this project's 2-core AMD EPYC machine, measured with the InfoGAN networks):
+0.34 CPU-s per G step for one-D-step losses and 2.18 for WGAN-GP (5 critic steps, each with a double
+backward), so 20 epochs (18,750 G steps) take ~106 CPU-minutes per loss and ~11 CPU-hours for WGAN-GP /
+WGAN, plus ~28 CPU-minutes of Inception per 10,000 images. The full table needs a GPU; `--device auto`
+(the default) picks one when there is one.
 
 Each loss trains the paper's shared InfoGAN-style networks (`gankit.models.infogan`: D conv64-conv128(BN)
 -fc1024(BN)-fc1, G fc1024-fc(128x7x7)-deconv64-deconv1) with z 64 and batch 64 for `--epochs` passes over
@@ -10,6 +17,9 @@ normal library path: `gankit.config.resolve("dcgan-fashion", None, sets)` -> `pr
 `run_training` into `--out/<loss>`, then the last checkpoint is scored as `gankit eval RUN --features
 inception --n N` does (`load_generator` + `evaluate_run`, split "test"): Inception FID of N generated images
 against N test images (N = 10,000 as in the paper; `--n` smaller for smoke runs).
+`--presets best-fashion,...` also trains gankit presets as they ship (their own steps and resolution;
+the test images are then resized to the preset's resolution, as `gankit eval` does) and scores them
+the same way, as extra rows.
 
 Settings (one per loss, not the paper's per-loss hyperparameter search): Adam lr 2e-4, betas (0.5, 0.999);
 WGAN: RMSprop 5e-5, weight clipping 0.01, 5 critic steps per G step; WGAN-GP: 5 critic steps, penalty 10;
@@ -32,6 +42,7 @@ from pathlib import Path
 
 import torch
 
+from gankit.build import resolve_device
 from gankit.config import resolve
 from gankit.families import load_generator
 from gankit.metrics.evaluate import evaluate_run
@@ -67,49 +78,51 @@ LOSS_SETS: dict[str, list[str]] = {
 }
 
 
-def register_infogan() -> None:
-    """Make model.name=infogan resolvable if gankit.models does not list it yet (the lead registers it)."""
-    from gankit import models
-    from gankit.models.infogan import InfoGANDiscriminator, InfoGANGenerator, infogan_shape
-
-    models.MODELS.setdefault("infogan", (InfoGANGenerator, InfoGANDiscriminator))
-    models._SHAPE_CHECKS.setdefault("infogan", infogan_shape)
+def run_sets(steps: int, seed: int, device: str) -> list[str]:
+    """The --set lines every run shares: seed, device, quiet logging, one checkpoint at the end."""
+    return [f"device={device}", f"seed={seed}", "log.progress=false", f"log.sample_every={max(1, steps // 4)}",
+            f"log.checkpoint_every={steps}"]
 
 
-def loss_sets(loss: str, steps: int, seed: int) -> list[str]:
+def loss_sets(loss: str, steps: int, seed: int, device: str = "cpu") -> list[str]:
     """Every --set line of one run: the shared architecture and schedule, then the loss's own lines."""
     shared = ["model.name=infogan", "model.z_dim=64", "model.g_width=64", "model.d_width=64",
               "train.batch_size=64", f"train.steps={steps}", "train.g_lr=2e-4", "train.d_lr=2e-4",
-              "train.g_betas=[0.5, 0.999]", "train.d_betas=[0.5, 0.999]", "device=cpu", f"seed={seed}",
-              "log.progress=false", f"log.sample_every={max(1, steps // 4)}", f"log.checkpoint_every={steps}"]
-    return shared + LOSS_SETS[loss]
+              "train.g_betas=[0.5, 0.999]", "train.d_betas=[0.5, 0.999]"]
+    return shared + run_sets(steps, seed, device) + LOSS_SETS[loss]
 
 
-def run_one(loss: str, args: argparse.Namespace) -> dict:
-    """Train one loss into args.out/<loss>, score its last checkpoint; returns the record."""
-    steps = max(1, int(args.epochs * TRAIN_IMAGES) // 64)
-    cfg = resolve("dcgan-fashion", None, loss_sets(loss, steps, args.seed) + args.set)
+def run_one(loss: str, args: argparse.Namespace, preset: str | None = None) -> dict:
+    """Train one loss (or, with `preset`, that gankit preset as it ships) into args.out/<name>, score its last
+    checkpoint; returns the record."""
+    if preset is None:
+        steps = max(1, int(args.epochs * TRAIN_IMAGES) // 64)
+        cfg = resolve("dcgan-fashion", None, loss_sets(loss, steps, args.seed, args.device) + args.set)
+    else:
+        steps = resolve(preset, None, args.set).train.steps
+        cfg = resolve(preset, None, run_sets(steps, args.seed, args.device) + args.set)
     run_dir = Path(args.out) / loss
     cpu0, wall0 = time.process_time(), time.perf_counter()
     training = prepare_training(cfg)
     run_training(training, run_dir)
     train_cpu, train_wall = time.process_time() - cpu0, time.perf_counter() - wall0
     cpu0 = time.process_time()
-    G, cfg, state, which = load_generator(run_dir / "checkpoints" / "latest.pt", "cpu", no_ema=False)
+    device = resolve_device(args.device)
+    G, cfg, state, which = load_generator(run_dir / "checkpoints" / "latest.pt", str(device), no_ema=False)
     result = evaluate_run(G, None, cfg, metrics=["fid"], n=args.n, features="inception", split="test",
-                          seed=args.seed, which=which)
+                          seed=args.seed, which=which, device=device)
     return {"loss": loss, "steps": state["step"], "train_cpu_s": round(train_cpu, 1),
             "train_wall_s": round(train_wall, 1), "eval_cpu_s": round(time.process_time() - cpu0, 1),
             "fid_inception": round(result["fid"], 2), "n": args.n, "split": "test",
-            "paper_fid": PAPER_FID.get(loss) or "see paper", "run": str(run_dir)}
+            "resolution": cfg.data.resolution, "paper_fid": PAPER_FID.get(loss) or "-", "run": str(run_dir)}
 
 
 def print_table(records: list[dict], n: int) -> None:
     print(f"\nInception FID, {n} generated vs {n} Fashion-MNIST test images; paper = Lucic et al. 2018 Table 2")
-    print(f"{'loss':<14} {'steps':>7} {'train CPU s':>12} {'eval CPU s':>11} {'FID':>9}  paper FID")
+    print(f"{'loss / preset':<16} {'px':>3} {'steps':>7} {'train CPU s':>12} {'eval CPU s':>11} {'FID':>9}  paper FID")
     for r in records:
-        print(f"{r['loss']:<14} {r['steps']:>7} {r['train_cpu_s']:>12.1f} {r['eval_cpu_s']:>11.1f} "
-              f"{r['fid_inception']:>9.2f}  {r['paper_fid']}")
+        print(f"{r['loss']:<16} {r['resolution']:>3} {r['steps']:>7} {r['train_cpu_s']:>12.1f} "
+              f"{r['eval_cpu_s']:>11.1f} {r['fid_inception']:>9.2f}  {r['paper_fid']}")
 
 
 def main() -> None:
@@ -119,6 +132,9 @@ def main() -> None:
     p.add_argument("--n", type=int, default=10000, help="generated and test images for FID (paper: 10,000)")
     p.add_argument("--out", default="runs/lucic", help="each loss trains into OUT/<loss>")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--presets", default="", help="comma list of gankit presets to train as shipped and score "
+                                                "the same way (e.g. best-fashion)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU) | cpu | cuda | cuda:N")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--set", action="append", default=[], help="extra --set lines for every run")
     args = p.parse_args()
@@ -126,11 +142,11 @@ def main() -> None:
     unknown = [name for name in losses if name not in LOSS_SETS]
     if unknown:
         p.error(f"unknown loss {', '.join(unknown)}; choose from {', '.join(LOSS_SETS)}")
+    presets = [name.strip() for name in args.presets.split(",") if name.strip()]
     torch.set_num_threads(args.threads)
-    register_infogan()
     records = []
-    for loss in losses:
-        records.append(run_one(loss, args))
+    for name in losses + presets:
+        records.append(run_one(name, args, preset=name if name in presets else None))
         print(json.dumps(records[-1]), flush=True)
     print_table(records, args.n)
 

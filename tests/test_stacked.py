@@ -86,3 +86,49 @@ def test_evaluate_generator_scores_stacked_modes_without_a_feature_network():
     assert result["stacked_kl"] == pytest.approx(math.log(1000))
     assert "stacked Fashion-MNIST" in result["protocol"]["stacked_modes"] and result["protocol"]["n_fake"] == 64
     assert "features" not in result["protocol"]
+
+
+STACKED_PRESETS = ("stacked-dcgan", "stacked-recommended", "stacked-pacgan2", "stacked-pacgan4", "stacked-mbd",
+                   "stacked-unrolled", "stacked-wgan-gp")
+TINY = ["--set", "model.g_width=8", "--set", "model.d_width=8", "--set", "train.batch_size=16",
+        "--set", "data.limit=64"]
+
+
+@pytest.mark.parametrize("preset", STACKED_PRESETS)
+def test_every_stacked_comparison_preset_trains_on_stacked_data(preset, tmp_path):
+    from gankit.cli import main
+    from gankit.config import resolve
+
+    _stacked_or_skip("test", 1)
+    cfg = resolve(preset, None, [])
+    assert cfg.data.name == "stacked-fashion" and cfg.model.name == "dcgan"
+    assert main(["train", "--preset", preset, "--no-progress", "--steps", "2", *TINY, "--out", str(tmp_path / "r")]) == 0
+    assert main(["sample", str(tmp_path / "r"), "--n", "4", "--out", str(tmp_path / "s.png")]) == 0
+
+
+def test_bench_modes_on_stacked_presets_trains_for_a_cpu_budget_and_writes_steps(tmp_path, capsys):
+    import json
+
+    from gankit.cli import main
+
+    _stacked_or_skip("test", 1)
+    args = ["bench", "modes", "--presets", "stacked-dcgan,stacked-unrolled", "--seeds", "1", "--budget-s", "0.5",
+            "--out", str(tmp_path), *TINY]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    written = json.loads((tmp_path / "modes.json").read_text())
+    assert written["budget_s"] == 0.5
+    runs = {r["preset"]: r for r in written["runs"]}
+    # Each run stopped on its CPU budget, not at its preset's train.steps (2,000 / 1,000).
+    assert all(1 <= r["steps"] < 1000 and r["budget_s"] == 0.5 for r in runs.values())
+    assert runs["stacked-dcgan"]["num_modes"] == 1000 and runs["stacked-dcgan"]["n"] == 26_000
+    row = next(line for line in out.splitlines() if line.startswith("| stacked-dcgan |"))
+    assert f"| {runs['stacked-dcgan']['steps']:,} |" in row and "| - | - |" in row  # steps column; no HQ rule
+
+
+def test_bench_modes_rejects_a_non_positive_budget(tmp_path, capsys):
+    from gankit.cli import main
+
+    assert main(["bench", "modes", "--presets", "toy-ring", "--budget-s", "0", "--out", str(tmp_path)]) == 2
+    assert "--budget-s must be > 0" in capsys.readouterr().err
+    assert not (tmp_path / "modes.json").exists()
