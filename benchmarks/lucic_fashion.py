@@ -2,7 +2,9 @@
 
     PYTHONPATH=. .venv/bin/python benchmarks/lucic_fashion.py --device cuda          # the whole protocol, on a GPU
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/lucic_fashion.py --losses nonsaturating \
-        [--epochs 20] [--n 10000] [--presets best-fashion] [--out runs/lucic] [--device auto]
+        [--epochs 20] [--n 10000] [--seeds 0,1,2] [--presets best-fashion] [--out runs/lucic] [--device auto]
+    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/lucic_fashion.py --losses '' --presets best-fashion \
+        --seeds 0                                                                   # one best-fashion seed per core
 
 Cost on a CPU (one thread of this project's 2-core AMD EPYC machine, measured with the InfoGAN networks):
 0.34 CPU-s per G step for one-D-step losses and 2.18 for WGAN-GP (5 critic steps, each with a double
@@ -14,7 +16,7 @@ Each loss trains the paper's shared InfoGAN-style networks (`gankit.models.infog
 -fc1024(BN)-fc1, G fc1024-fc(128x7x7)-deconv64-deconv1) with z 64 and batch 64 for `--epochs` passes over
 gankit's 55,000 Fashion-MNIST training images (train.steps = epochs * 55000 // 64 G updates), through the
 normal library path: `gankit.config.resolve("dcgan-fashion", None, sets)` -> `prepare_training` ->
-`run_training` into `--out/<loss>`, then the last checkpoint is scored as `gankit eval RUN --features
+`run_training` into `--out/<loss>-seed<seed>`, then the last checkpoint is scored as `gankit eval RUN --features
 inception --n N` does (`load_generator` + `evaluate_run`, split "test"): Inception FID of N generated images
 against N test images (N = 10,000 as in the paper; `--n` smaller for smoke runs).
 `--presets best-fashion,...` also trains gankit presets as they ship (their own steps and resolution;
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -92,16 +95,16 @@ def loss_sets(loss: str, steps: int, seed: int, device: str = "cpu") -> list[str
     return shared + run_sets(steps, seed, device) + LOSS_SETS[loss]
 
 
-def run_one(loss: str, args: argparse.Namespace, preset: str | None = None) -> dict:
-    """Train one loss (or, with `preset`, that gankit preset as it ships) into args.out/<name>, score its last
-    checkpoint; returns the record."""
+def run_one(loss: str, seed: int, args: argparse.Namespace, preset: str | None = None) -> dict:
+    """Train one loss (or, with `preset`, that gankit preset as it ships) with `seed` into
+    args.out/<name>-seed<seed>, score its last checkpoint; returns the record."""
     if preset is None:
         steps = max(1, int(args.epochs * TRAIN_IMAGES) // 64)
-        cfg = resolve("dcgan-fashion", None, loss_sets(loss, steps, args.seed, args.device) + args.set)
+        cfg = resolve("dcgan-fashion", None, loss_sets(loss, steps, seed, args.device) + args.set)
     else:
         steps = resolve(preset, None, args.set).train.steps
-        cfg = resolve(preset, None, run_sets(steps, args.seed, args.device) + args.set)
-    run_dir = Path(args.out) / loss
+        cfg = resolve(preset, None, run_sets(steps, seed, args.device) + args.set)
+    run_dir = Path(args.out) / f"{loss}-seed{seed}"
     cpu0, wall0 = time.process_time(), time.perf_counter()
     training = prepare_training(cfg)
     run_training(training, run_dir)
@@ -110,8 +113,8 @@ def run_one(loss: str, args: argparse.Namespace, preset: str | None = None) -> d
     device = resolve_device(args.device)
     G, cfg, state, which = load_generator(run_dir / "checkpoints" / "latest.pt", str(device), no_ema=False)
     result = evaluate_run(G, None, cfg, metrics=["fid"], n=args.n, features="inception", split="test",
-                          seed=args.seed, which=which, device=device)
-    return {"loss": loss, "steps": state["step"], "train_cpu_s": round(train_cpu, 1),
+                          seed=seed, which=which, device=device)
+    return {"loss": loss, "seed": seed, "steps": state["step"], "train_cpu_s": round(train_cpu, 1),
             "train_wall_s": round(train_wall, 1), "eval_cpu_s": round(time.process_time() - cpu0, 1),
             "fid_inception": round(result["fid"], 2), "n": args.n, "split": "test",
             "resolution": cfg.data.resolution, "paper_fid": PAPER_FID.get(loss) or "-", "run": str(run_dir)}
@@ -119,10 +122,15 @@ def run_one(loss: str, args: argparse.Namespace, preset: str | None = None) -> d
 
 def print_table(records: list[dict], n: int) -> None:
     print(f"\nInception FID, {n} generated vs {n} Fashion-MNIST test images; paper = Lucic et al. 2018 Table 2")
-    print(f"{'loss / preset':<16} {'px':>3} {'steps':>7} {'train CPU s':>12} {'eval CPU s':>11} {'FID':>9}  paper FID")
+    print(f"{'loss / preset':<16} {'seed':>4} {'px':>3} {'steps':>7} {'train CPU s':>12} {'eval CPU s':>11} {'FID':>9}  paper FID")
     for r in records:
-        print(f"{r['loss']:<16} {r['resolution']:>3} {r['steps']:>7} {r['train_cpu_s']:>12.1f} "
+        print(f"{r['loss']:<16} {r['seed']:>4} {r['resolution']:>3} {r['steps']:>7} {r['train_cpu_s']:>12.1f} "
               f"{r['eval_cpu_s']:>11.1f} {r['fid_inception']:>9.2f}  {r['paper_fid']}")
+    for name in dict.fromkeys(r["loss"] for r in records):
+        fids = [r["fid_inception"] for r in records if r["loss"] == name]
+        if len(fids) > 1:
+            print(f"{name}: FID {statistics.fmean(fids):.2f} +- {statistics.stdev(fids):.2f} (mean +- std over "
+                  f"{len(fids)} seeds; min {min(fids):.2f}, max {max(fids):.2f})")
 
 
 def main() -> None:
@@ -131,7 +139,8 @@ def main() -> None:
     p.add_argument("--losses", default=",".join(DEFAULT_LOSSES), help=f"comma list of {', '.join(LOSS_SETS)}")
     p.add_argument("--n", type=int, default=10000, help="generated and test images for FID (paper: 10,000)")
     p.add_argument("--out", default="runs/lucic", help="each loss trains into OUT/<loss>")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default="0", help="comma list of seeds; each loss / preset trains once per seed, "
+                                               "and the table adds mean +- std over them")
     p.add_argument("--presets", default="", help="comma list of gankit presets to train as shipped and score "
                                                 "the same way (e.g. best-fashion)")
     p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU) | cpu | cuda | cuda:N")
@@ -144,10 +153,15 @@ def main() -> None:
         p.error(f"unknown loss {', '.join(unknown)}; choose from {', '.join(LOSS_SETS)}")
     presets = [name.strip() for name in args.presets.split(",") if name.strip()]
     torch.set_num_threads(args.threads)
+    try:
+        seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
+    except ValueError:
+        p.error(f"--seeds must be a comma list of integers, got {args.seeds!r}")
     records = []
     for name in losses + presets:
-        records.append(run_one(name, args, preset=name if name in presets else None))
-        print(json.dumps(records[-1]), flush=True)
+        for seed in seeds:
+            records.append(run_one(name, seed, args, preset=name if name in presets else None))
+            print(json.dumps(records[-1]), flush=True)
     print_table(records, args.n)
 
 
