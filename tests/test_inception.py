@@ -109,6 +109,31 @@ def test_fast_path_equals_plain_path_on_stand_in(tmp_path):
     assert model._frozen is not None  # the fast path really ran
 
 
+def test_inception_features_show_a_progress_bar_on_a_terminal_only(tmp_path, monkeypatch):
+    """10,000 images take half an hour on one CPU thread: a terminal sees progress; logs and pipes see nothing."""
+    import io
+    import sys
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(_TinyFeatures()).save(str(tmp_path / "tiny.pt"))
+        model = InceptionNet(torch.jit.load(str(tmp_path / "tiny.pt")), "fid-helper")
+    monkeypatch.setattr(feat, "_load_network", lambda *args, **kwargs: (model, {}))
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    images = torch.zeros(5, 1, 28, 28)
+    for stream, shown in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        features, _ = extract_features(images, "inception", batch_size=2, with_logits=False)
+        assert features.shape == (5, 2048)
+        assert ("inception features" in stream.getvalue()) is shown
+        if shown:
+            assert "/5 [" in stream.getvalue() and "img" in stream.getvalue()  # counted in images
+
+
 def test_extract_features_uses_fast_path_and_reference_range():
     model, _ = _real_inception()
     images = reference_images()
