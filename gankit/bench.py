@@ -127,7 +127,7 @@ def summarise(runs: list[dict]) -> list[dict]:
         mine = [r for r in runs if r["preset"] == preset]
         modes, modes_std = _mean_std([r["modes"] for r in mine])
         stacked = mine[0]["hq_fraction"] is None  # stacked-fashion: no quality rule, nan in the HQ columns
-        hq, hq_std = _mean_std([math.nan if stacked else 100 * r["hq_fraction"] for r in mine])
+        hq, hq_std = (math.nan, math.nan) if stacked else _mean_std([100 * r["hq_fraction"] for r in mine])
         kl, kl_std = _mean_std([r["reverse_kl"] for r in mine])
         rows.append({
             "preset": preset, "truncation": mine[0]["truncation"], "seeds": len(mine), "num_modes": mine[0]["num_modes"],
