@@ -6,11 +6,12 @@
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/lucic_fashion.py --losses '' --presets best-fashion \
         --seeds 0                                                                   # one best-fashion seed per core
 
-Cost on a CPU (one thread of this project's 2-core AMD EPYC machine, measured with the InfoGAN networks):
-0.34 CPU-s per G step for one-D-step losses and 2.18 for WGAN-GP (5 critic steps, each with a double
-backward), so 20 epochs (18,750 G steps) take ~106 CPU-minutes per loss and ~11 CPU-hours for WGAN-GP /
-WGAN, plus ~28 CPU-minutes of Inception per 10,000 images. The full table needs a GPU; `--device auto`
-(the default) picks one when there is one.
+Cost on a CPU (one thread of this project's 2-core AMD EPYC machine, quiet; `--measure-steps 20 --losses
+nonsaturating,wgan-gp` times 20 G steps per loss after 3 warm-up steps and trains nothing else):
+0.33 CPU-s per G step for one-D-step losses and 2.02 for WGAN-GP (5 critic steps, each with a double
+backward), so 20 epochs (17,187 G steps over gankit's 55,000 training images) take ~96 CPU-minutes per loss
+and ~9.6 CPU-hours for WGAN-GP / WGAN, plus ~33 CPU-minutes of Inception per 10,000 generated images (measured with `gankit eval`). The full
+table needs a GPU; `--device auto` (the default) picks one when there is one.
 
 Each loss trains the paper's shared InfoGAN-style networks (`gankit.models.infogan`: D conv64-conv128(BN)
 -fc1024(BN)-fc1, G fc1024-fc(128x7x7)-deconv64-deconv1) with z 64 and batch 64 for `--epochs` passes over
@@ -120,6 +121,22 @@ def run_one(loss: str, seed: int, args: argparse.Namespace, preset: str | None =
             "resolution": cfg.data.resolution, "paper_fid": PAPER_FID.get(loss) or "-", "run": str(run_dir)}
 
 
+def measure_steps(loss: str, args: argparse.Namespace) -> None:
+    """Print one loss's CPU seconds per G step (`args.measure_steps` steps after 3 warm-up steps) and what
+    `args.epochs` would cost at that rate: the figures that size a full run before starting one."""
+    steps = max(1, int(args.epochs * TRAIN_IMAGES) // 64)
+    cfg = resolve("dcgan-fashion", None, loss_sets(loss, steps, 0, args.device) + args.set)
+    family = prepare_training(cfg).family
+    for _ in range(3):
+        family.train_step()
+    cpu0 = time.process_time()
+    for _ in range(args.measure_steps):
+        family.train_step()
+    per_step = (time.process_time() - cpu0) / args.measure_steps
+    print(f"{loss}: {per_step:.3f} CPU-s per G step; {args.epochs:g} epochs = {steps} G steps = "
+          f"{per_step * steps / 60:.0f} CPU-minutes", flush=True)
+
+
 def print_table(records: list[dict], n: int) -> None:
     print(f"\nInception FID, {n} generated vs {n} Fashion-MNIST test images; paper = Lucic et al. 2018 Table 2")
     print(f"{'loss / preset':<16} {'seed':>4} {'px':>3} {'steps':>7} {'train CPU s':>12} {'eval CPU s':>11} {'FID':>9}  paper FID")
@@ -138,7 +155,10 @@ def main() -> None:
     p.add_argument("--epochs", type=float, default=20.0, help="passes over the 55,000 training images")
     p.add_argument("--losses", default=",".join(DEFAULT_LOSSES), help=f"comma list of {', '.join(LOSS_SETS)}")
     p.add_argument("--n", type=int, default=10000, help="generated and test images for FID (paper: 10,000)")
-    p.add_argument("--out", default="runs/lucic", help="each loss trains into OUT/<loss>")
+    p.add_argument("--out", default="runs/lucic", help="each run trains into OUT/<loss or preset>-seed<seed>")
+    p.add_argument("--measure-steps", type=int, default=0, metavar="N",
+                   help="only time N G steps of each loss (after 3 warm-up steps) and print CPU-s per step and the "
+                        "projected CPU time of --epochs; trains and scores nothing")
     p.add_argument("--seeds", default="0", help="comma list of seeds; each loss / preset trains once per seed, "
                                                "and the table adds mean +- std over them")
     p.add_argument("--presets", default="", help="comma list of gankit presets to train as shipped and score "
@@ -157,6 +177,10 @@ def main() -> None:
         seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
     except ValueError:
         p.error(f"--seeds must be a comma list of integers, got {args.seeds!r}")
+    if args.measure_steps:
+        for loss in losses:
+            measure_steps(loss, args)
+        return
     records = []
     for name in losses + presets:
         for seed in seeds:

@@ -3,7 +3,7 @@
 Same as `gankit bench modes`; run from the repository root:
 
     PYTHONPATH=. python benchmarks/modes.py --seeds 10 --presets toy-grid,toy-ring --out bench-modes
-    PYTHONPATH=. python benchmarks/modes.py --seeds 3 --budget-s 150 --out bench-stacked --presets \
+    PYTHONPATH=. python benchmarks/modes.py --seeds 3 --budget-s 90 --out bench-stacked --presets \
         stacked-dcgan,stacked-recommended,stacked-pacgan2,stacked-pacgan4,stacked-mbd,stacked-unrolled,stacked-wgan-gp
 
 Each run trains one preset on one CPU thread (the machine is shared), for its own step count or, with
