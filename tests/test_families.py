@@ -64,6 +64,22 @@ def test_resume_to_the_horizon_it_was_started_for_equals_the_straight_run(tmp_pa
         b["opt_g"]["param_groups"][0]["lr"]
 
 
+def test_kept_step_checkpoint_of_a_longer_run_equals_the_shorter_run(tmp_path):
+    # With a constant LR nothing depends on train.steps, so a longer run's step-N.pt is an N-step run's
+    # final state: docs/fashion-fid.md scores best-fashion's 8,500-step point from a 9,500-step run this way.
+    short, longer = tmp_path / "short", tmp_path / "longer"
+    # best-fashion itself, shrunk; penalty_every=2 puts a lazy R1 step inside the compared stretch.
+    small = [*TINY, "--set", "stylegan.fmap_base=32", "--set", "stylegan.mapping_depth=2",
+             "--set", "tricks.penalty_every=2", "--set", "data.limit=64"]
+    assert main(["train", "--preset", "best-fashion", *small, "--steps", "4", "--out", str(short)]) == 0
+    assert main(["train", "--preset", "best-fashion", *small, "--steps", "8", "--set", "log.checkpoint_every=4",
+                 "--set", "log.keep_checkpoints=true", "--out", str(longer)]) == 0
+    a, b = load_checkpoint(short), load_checkpoint(longer / "checkpoints" / "step-0000004.pt")
+    assert a["step"] == b["step"] == 4
+    for net in ("G", "D", "G_ema"):
+        assert all(torch.equal(a[net][k], b[net][k]) for k in a[net]), net
+
+
 def test_spectral_norm_keeps_d_off_the_one_call_path_and_two_paths_agree():
     torch.manual_seed(0)
     D = MODELS["mlp"][1]((2,), 16)
