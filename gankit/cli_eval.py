@@ -45,6 +45,8 @@ def add_parsers(sub) -> None:
                    help="domain networks retrained by `gankit features train` (default: the shipped ones, or "
                         "$GANKIT_FEATURES_DIR); their own sha256 goes in the protocol")
     p.add_argument("--device", default="auto", help="auto (CUDA, else Apple MPS, else CPU) | cpu | cuda | cuda:N | mps")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads (default 0 = torch's default); 1 when another job shares the cores")
     f = sub.add_parser("features", help="train gankit's domain feature networks (to your cache, never over the shipped ones)")
     f.add_argument("action", choices=("train",), help="train: fit the network on the dataset's train split")
     f.add_argument("name", choices=DATASETS_FOR_REAL + ("spoken-digits",),
@@ -192,6 +194,12 @@ def cmd_eval(args) -> int:
         raise GankitError("nothing to evaluate: give a CHECKPOINT or --real DIR_OR_DATASET --fake DIR")
     if args.truncation and not args.checkpoint:
         raise GankitError("--truncation samples a generator; give a CHECKPOINT (folders are scored as they are)")
+    if args.threads < 0:
+        raise GankitError(f"--threads must be >= 1 (or 0 for torch's default), got {args.threads}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     previous = os.environ.get(FEATURES_DIR_ENV)
     if args.features_dir:
         if not Path(args.features_dir).expanduser().is_dir():

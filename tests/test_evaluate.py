@@ -154,8 +154,22 @@ def test_eval_bad_inputs(tmp_path, capsys, digits_run):
     user_error(capsys, ["eval", "--real", "digits", "--fake", str(tmp_path / "few"), "--truncation", "1"],
                "give a CHECKPOINT")
     user_error(capsys, ["eval", str(digits_run), "--truncation", "-2"], "--truncation must be >= 0")
+    user_error(capsys, ["eval", str(digits_run), "--threads", "-1"], "--threads must be >= 1")
     user_error(capsys, ["train", *TOY, "--set", "eval.metrics=[fid]", "--out", str(tmp_path / "r")],
                "toy data is evaluated with eval.metrics=[modes]")
+
+
+def test_eval_threads_sets_torch_threads(digits_run, capsys):
+    """`--threads 1` (one job per core beside training) reaches torch; the scores do not depend on it."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        two = eval_json(capsys, [str(digits_run), "--n", "64"])
+        one = eval_json(capsys, [str(digits_run), "--n", "64", "--threads", "1"])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert one["fid"] == pytest.approx(two["fid"], rel=1e-4)
 
 
 def test_fid_bootstrap_interval_on_request(digits_run, capsys):
