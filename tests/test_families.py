@@ -66,13 +66,13 @@ def test_resume_to_the_horizon_it_was_started_for_equals_the_straight_run(tmp_pa
 
 def test_kept_step_checkpoint_of_a_longer_run_equals_the_shorter_run(tmp_path):
     # With a constant LR nothing depends on train.steps, so a longer run's step-N.pt is an N-step run's
-    # final state: docs/fashion-fid.md scores best-fashion's 8,500-step point from a 9,500-step run this way.
+    # final state: docs/fashion-fid.md scored the StyleGAN recipe's 8,500-step point from a 9,500-step run this way.
     short, longer = tmp_path / "short", tmp_path / "longer"
-    # best-fashion itself, shrunk; penalty_every=2 puts a lazy R1 step inside the compared stretch.
+    # stylegan-fashion shrunk; penalty_every=2 puts a lazy R1 step inside the compared stretch.
     small = [*TINY, "--set", "stylegan.fmap_base=32", "--set", "stylegan.mapping_depth=2",
              "--set", "tricks.penalty_every=2", "--set", "data.limit=64"]
-    assert main(["train", "--preset", "best-fashion", *small, "--steps", "4", "--out", str(short)]) == 0
-    assert main(["train", "--preset", "best-fashion", *small, "--steps", "8", "--set", "log.checkpoint_every=4",
+    assert main(["train", "--preset", "stylegan-fashion", *small, "--steps", "4", "--out", str(short)]) == 0
+    assert main(["train", "--preset", "stylegan-fashion", *small, "--steps", "8", "--set", "log.checkpoint_every=4",
                  "--set", "log.keep_checkpoints=true", "--out", str(longer)]) == 0
     a, b = load_checkpoint(short), load_checkpoint(longer / "checkpoints" / "step-0000004.pt")
     assert a["step"] == b["step"] == 4
