@@ -6,11 +6,12 @@
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/lucic_fashion.py --losses '' --presets best-fashion \
         --seeds 0                                                                   # one best-fashion seed per core
 
-Cost on a CPU (one thread of this project's 2-core AMD EPYC machine, quiet; `--measure-steps 20 --losses
-nonsaturating,wgan-gp` times 20 G steps per loss after 3 warm-up steps and trains nothing else):
-0.33 CPU-s per G step for one-D-step losses and 2.02 for WGAN-GP (5 critic steps, each with a double
-backward), so 20 epochs (17,187 G steps over gankit's 55,000 training images) take ~96 CPU-minutes per loss
-and ~9.6 CPU-hours for WGAN-GP / WGAN, plus ~33 CPU-minutes of Inception per 10,000 generated images (measured with `gankit eval`). The full
+Cost on a CPU (one thread of this project's 2-core AMD EPYC machine): `--measure-steps 20 --losses
+nonsaturating,wgan-gp` (20 G steps per loss after 3 warm-up steps, nothing else trained) gave 0.33 CPU-s per
+G step for one-D-step losses and 2.02 for WGAN-GP (5 critic steps, each with a double backward); the full
+non-saturating run averaged 0.285. So 20 epochs (17,187 G steps over gankit's 55,000 training images) take
+~82 CPU-minutes per one-D-step loss and ~9.6 CPU-hours for WGAN-GP / WGAN, plus ~28 CPU-minutes of Inception
+per 10,000 generated images and ~30 once for the cached 10,000 test features (docs/fashion-fid.md). The full
 table needs a GPU; `--device auto` (the default) picks one when there is one.
 
 Each loss trains the paper's shared InfoGAN-style networks (`gankit.models.infogan`: D conv64-conv128(BN)
