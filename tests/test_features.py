@@ -1,5 +1,6 @@
 """Feature networks: domain classifier contract, shipped weights, Inception lookup and front end."""
 
+import hashlib
 import json
 import shutil
 
@@ -122,6 +123,27 @@ def test_inception_missing_everywhere_is_a_user_error(monkeypatch, tmp_path):
     monkeypatch.setenv("GANKIT_INCEPTION", str(tmp_path / "nope.pt"))
     with pytest.raises(GankitError, match="GANKIT_INCEPTION"):
         load_inception()
+
+
+def test_inception_download_with_the_wrong_sha256_is_refused_and_not_cached(monkeypatch, tmp_path):
+    _no_inception_anywhere(monkeypatch, tmp_path)
+    page = tmp_path / "error-page.html"
+    page.write_text("<html>proxy login</html>")
+    monkeypatch.setattr(feat, "INCEPTION_URL", page.as_uri())
+    with pytest.raises(GankitError, match="sha256 .* not NVIDIA's f58cb9b6ec32.*nothing was cached"):
+        load_inception(download=True)
+    assert not feat._inception_cache_file().exists()
+
+
+def test_inception_download_with_nvidias_sha256_is_cached(monkeypatch, tmp_path):
+    _no_inception_anywhere(monkeypatch, tmp_path)
+    payload = tmp_path / "inception.pt"
+    payload.write_bytes(b"stands in for NVIDIA's file")
+    monkeypatch.setattr(feat, "INCEPTION_URL", payload.as_uri())
+    monkeypatch.setattr(feat, "NVIDIA_INCEPTION_SHA256", hashlib.sha256(payload.read_bytes()).hexdigest())
+    path, source = find_inception_file(download=True)
+    assert source == "download" and path == feat._inception_cache_file()
+    assert path.read_bytes() == payload.read_bytes()
 
 
 class _FakeFeaturesOnly(torch.nn.Module):

