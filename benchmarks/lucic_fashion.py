@@ -9,8 +9,9 @@
 Cost on a CPU (one thread of this project's 2-core AMD EPYC machine): `--measure-steps 20 --losses
 nonsaturating,wgan-gp` (20 G steps per loss after 3 warm-up steps, nothing else trained) gave 0.33 CPU-s per
 G step for one-D-step losses and 2.02 for WGAN-GP (5 critic steps, each with a double backward); the full
-non-saturating run averaged 0.285. So 20 epochs (17,187 G steps over gankit's 55,000 training images) take
-~82 CPU-minutes per one-D-step loss and ~9.6 CPU-hours for WGAN-GP / WGAN, plus ~28 CPU-minutes of Inception
+non-saturating run averaged 0.285; `--measure-steps 10` with two other jobs on the cores gave DRAGAN 0.51 and
+BEGAN 2.26. So 20 epochs (17,187 G steps over gankit's 55,000 training images) take ~82 CPU-minutes for
+minimax, non-saturating and LSGAN, ~2.4 CPU-hours for DRAGAN, ~9.6 for WGAN-GP / WGAN and ~11 for BEGAN, plus ~28 CPU-minutes of Inception
 per 10,000 generated images and ~30 once for the cached 10,000 test features (docs/fashion-fid.md). The full
 table needs a GPU; `--device auto` (the default) picks one when there is one.
 
@@ -28,7 +29,10 @@ the same way, as extra rows.
 Settings (one per loss, not the paper's per-loss hyperparameter search): Adam lr 2e-4, betas (0.5, 0.999);
 WGAN: RMSprop 5e-5, weight clipping 0.01, 5 critic steps per G step; WGAN-GP: 5 critic steps, penalty 10;
 DRAGAN: the non-saturating loss with the DRAGAN penalty. WGAN-GP and DRAGAN use D without batch norm
-(`norm: none`), which would make their per-sample gradient penalties depend on the batch.
+(`norm: none`), which would make their per-sample gradient penalties depend on the batch. BEGAN: gankit's
+BEGAN family, which builds BEGAN's own networks rather than the shared pair (an autoencoder D and a
+decoder-shaped G, ELU, 64 channels at every scale, code 64), with Adam 1e-4 as in its paper, gamma 0.5,
+lambda_k 0.001; its row compares a different architecture.
 train.steps counts G updates, so the n_critic = 5 losses see 5x the real images of the others.
 
 Prints one JSON line per run, then a table beside Lucic et al.'s Table 2 Fashion-MNIST column (best FID of
@@ -54,7 +58,7 @@ from gankit.metrics.evaluate import evaluate_run
 from gankit.train.loop import prepare_training, run_training
 
 TRAIN_IMAGES = 55000  # Fashion-MNIST's 60,000 training images less gankit's 5,000 held out for val
-DEFAULT_LOSSES = ("minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "dragan")
+DEFAULT_LOSSES = ("minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "dragan", "began")
 
 # Lucic et al. 2018, Table 2, FASHION column (NeurIPS version): best FID found by their large-scale search.
 # Transcribed by hand; check against the paper before quoting. None prints "see paper".
@@ -80,6 +84,9 @@ LOSS_SETS: dict[str, list[str]] = {
              "train.g_betas=[0.0, 0.999]", "train.d_betas=[0.0, 0.999]"],
     "wgan-gp": ["loss.name=wgan-gp", "loss.penalty=wgan-gp", "train.n_critic=5", NO_D_NORM],
     "dragan": ["loss.name=nonsaturating", "loss.penalty=dragan", NO_D_NORM],
+    # gankit's BEGAN family builds its own networks (model.name plays no part): see the module docstring.
+    "began": ["model.family=began", "began.gamma=0.5", "began.lambda_k=0.001", "began.code_dim=64",
+              "began.convs=1", "train.g_lr=1e-4", "train.d_lr=1e-4"],
 }
 
 
