@@ -57,7 +57,7 @@ from pathlib import Path
 import torch
 
 from gankit.build import resolve_device
-from gankit.config import resolve
+from gankit.config import Config, resolve
 from gankit.families import load_generator
 from gankit.metrics.evaluate import evaluate_run
 from gankit.train.loop import prepare_training, run_training
@@ -109,7 +109,7 @@ def loss_sets(loss: str, steps: int, seed: int, device: str = "cpu") -> list[str
     return shared + run_sets(steps, seed, device) + LOSS_SETS[loss]
 
 
-def run_config(loss: str, seed: int, args: argparse.Namespace, preset: str | None = None):
+def run_config(loss: str, seed: int, args: argparse.Namespace, preset: str | None = None) -> Config:
     """The config of one run: the shared networks with `loss`'s lines, or `preset` as it ships."""
     if preset is None:
         steps = max(1, int(args.epochs * TRAIN_IMAGES) // 64)
@@ -212,6 +212,12 @@ def main() -> None:
         seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
     except ValueError:
         p.error(f"--seeds must be a comma list of integers, got {args.seeds!r}")
+    if args.stage == "score":
+        missing = [f"{name}-seed{seed}" for name in losses + presets for seed in seeds
+                   if not (Path(args.out) / f"{name}-seed{seed}" / "checkpoints" / "latest.pt").is_file()]
+        if missing:
+            p.error(f"--stage score found no checkpoints/latest.pt for {', '.join(missing)} under {args.out}; "
+                    "train them first (--stage train or all) or point --out at the folder that holds them")
     if args.measure_steps:
         for loss in losses:
             measure_steps(loss, args)

@@ -86,3 +86,14 @@ def test_one_tiny_run_end_to_end(tmp_path, monkeypatch, capsys) -> None:
     assert math.isfinite(record["fid_inception"]) and record["fid_inception"] > 0
     assert record["paper_fid"] == lucic.PAPER_FID["nonsaturating"]
     assert "nonsaturating       0  28       2" in out  # the table row
+
+
+def test_scoring_runs_that_were_never_trained_is_a_one_line_error(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(sys, "argv", ["lucic_fashion.py", "--stage", "score", "--losses", "wgan,lsgan",
+                                      "--out", str(tmp_path / "runs")])
+    with pytest.raises(SystemExit) as stop:
+        lucic.main()
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stop.value.code == 2
+    assert "wgan-seed0, lsgan-seed0" in err and "--stage train" in err
+    assert not (tmp_path / "runs").exists()  # nothing was created
