@@ -8,21 +8,28 @@
     PYTHONPATH=. python benchmarks/lucic_fashion.py --device cuda --stage train --losses wgan   # train on a GPU box,
     PYTHONPATH=. .venv/bin/python benchmarks/lucic_fashion.py --stage score --losses wgan       # score where Inception is
 
-Cost on a CPU (one thread of this project's 2-core AMD EPYC machine): `--measure-steps 20 --losses
+What "20 epochs" means: in the paper's code (google/compare_gan, `src/generate_tasks_lib.py` and
+`src/gans/abstract_gan.py`) a training step is one D update on a fresh batch of 64, and G is updated on
+every `disc_iters`-th step; MNIST and Fashion-MNIST runs take 20 * 50,000 // 64 = 15,625 such steps. So 20
+epochs are 20 passes of D over the data, and a loss with 5 critic steps makes 1/5 as many G updates. Here
+`--epochs` counts the same D passes over gankit's 55,000 training images: 17,187 D steps, which are 17,187
+G steps for the one-D-step losses and 3,437 for WGAN and WGAN-GP (n_critic 5).
+
+Cost on a CPU (one thread of the project's 2-core machines): `--measure-steps 20 --losses
 nonsaturating,wgan-gp` (20 G steps per loss after 3 warm-up steps, nothing else trained) gave 0.33 CPU-s per
 G step for one-D-step losses and 2.02 for WGAN-GP (5 critic steps, each with a double backward); the full
 non-saturating run averaged 0.285; `--measure-steps 10` with two other jobs on the cores gave DRAGAN 0.51 and
-BEGAN 2.26. So 20 epochs (17,187 G steps over gankit's 55,000 training images) take ~82 CPU-minutes for
-minimax, non-saturating and LSGAN, ~2.4 CPU-hours for DRAGAN, ~9.6 for WGAN-GP / WGAN and ~11 for BEGAN, plus ~28 CPU-minutes of Inception
-per 10,000 generated images and ~30 once for the cached 10,000 test features (docs/fashion-fid.md). The full
-table needs a GPU; `--device auto` (the default) picks one when there is one. On one NVIDIA H200, with four
-losses training at once (one process each), G steps per second were ~71 for DRAGAN, ~72 for BEGAN (both runs
-233 s and 285 s of wall time), ~33 for WGAN and ~27 for WGAN-GP (so ~9 and ~11 minutes a run); WGAN's rate
-did not rise when the other runs ended, so at this network size the per-step host overhead bounds it, not the GPU.
+BEGAN 2.26. So 20 epochs take ~82 CPU-minutes for minimax, non-saturating and LSGAN, ~2 CPU-hours for
+WGAN-GP and a little less for WGAN, ~2.4 for DRAGAN and ~11 for BEGAN, plus ~28 CPU-minutes of Inception
+per 10,000 generated images and ~30 once for the cached 10,000 test features (docs/fashion-fid.md).
+`--device auto` (the default) picks a GPU when there is one. On one NVIDIA H200, with four losses training
+at once (one process each), G steps per second were ~71 for DRAGAN, ~72 for BEGAN (both runs 233 s and 285 s
+of wall time), ~33 for WGAN and ~27 for WGAN-GP; WGAN's rate did not rise when the other runs ended, so at
+this network size the per-step host overhead bounds it, not the GPU.
 
 Each loss trains the paper's shared InfoGAN-style networks (`gankit.models.infogan`: D conv64-conv128(BN)
 -fc1024(BN)-fc1, G fc1024-fc(128x7x7)-deconv64-deconv1) with z 64 and batch 64 for `--epochs` passes over
-gankit's 55,000 Fashion-MNIST training images (train.steps = epochs * 55000 // 64 G updates), through the
+gankit's 55,000 Fashion-MNIST training images (train.steps = epochs * 55000 // 64 // n_critic G updates), through the
 normal library path: `gankit.config.resolve("dcgan-fashion", None, sets)` -> `prepare_training` ->
 `run_training` into `--out/<loss>-seed<seed>`, then the last checkpoint is scored as `gankit eval RUN --features
 inception --n N` does (`load_generator` + `evaluate_run`, split "test"): Inception FID of N generated images
@@ -31,14 +38,14 @@ against N test images (N = 10,000 as in the paper; `--n` smaller for smoke runs)
 the test images are then resized to the preset's resolution, as `gankit eval` does) and scores them
 the same way, as extra rows.
 
-Settings (one per loss, not the paper's per-loss hyperparameter search): Adam lr 2e-4, betas (0.5, 0.999);
-WGAN: RMSprop 5e-5, weight clipping 0.01, 5 critic steps per G step; WGAN-GP: 5 critic steps, penalty 10;
-DRAGAN: the non-saturating loss with the DRAGAN penalty. WGAN-GP and DRAGAN use D without batch norm
-(`norm: none`), which would make their per-sample gradient penalties depend on the batch. BEGAN: gankit's
-BEGAN family, which builds BEGAN's own networks rather than the shared pair (an autoencoder D and a
-decoder-shaped G, ELU, 64 channels at every scale, code 64), with Adam 1e-4 as in its paper, gamma 0.5,
-lambda_k 0.001; its row compares a different architecture.
-train.steps counts G updates, so the n_critic = 5 losses see 5x the real images of the others.
+Settings: one per loss, not the paper's per-loss hyperparameter search. Minimax, non-saturating, LSGAN and
+DRAGAN share Adam 2e-4, betas (0.5, 0.999); DRAGAN is the non-saturating loss with the DRAGAN penalty.
+WGAN and WGAN-GP take the defaults of the paper's code (`src/params.py`): WGAN Adam 5e-5, beta1 0.5, weight
+clipping 0.01, D with batch norm; WGAN-GP Adam 1e-4, beta1 0.5, penalty 10, D without batch norm (its
+per-sample penalty would depend on the batch otherwise, and so for DRAGAN here); both 5 critic steps per G
+step. BEGAN: gankit's BEGAN family, which builds BEGAN's own networks rather than the shared pair (an
+autoencoder D and a decoder-shaped G, ELU, 64 channels at every scale, code 64), with Adam 1e-4 as in its
+paper, gamma 0.5, lambda_k 0.001, one D step per G step; its row compares a different architecture.
 
 Prints one JSON line per run, then a table beside Lucic et al.'s Table 2 Fashion-MNIST column (best FID of
 their large hyperparameter search, mean +- std over their top runs). Their numbers come from far more
@@ -83,11 +90,10 @@ LOSS_SETS: dict[str, list[str]] = {
     "minimax": ["loss.name=minimax"],
     "nonsaturating": ["loss.name=nonsaturating"],
     "lsgan": ["loss.name=lsgan"],
-    "wgan": ["loss.name=wgan", "loss.clip=0.01", "train.n_critic=5", "train.optimizer=rmsprop",
-             "train.g_lr=5e-5", "train.d_lr=5e-5",
-             # gankit's RMSprop reads betas[0] as momentum: plain RMSprop, as in the WGAN paper.
-             "train.g_betas=[0.0, 0.999]", "train.d_betas=[0.0, 0.999]"],
-    "wgan-gp": ["loss.name=wgan-gp", "loss.penalty=wgan-gp", "train.n_critic=5", NO_D_NORM],
+    # The paper's code trains WGAN with Adam by default ("to be consistent with other GANs"), not RMSprop.
+    "wgan": ["loss.name=wgan", "loss.clip=0.01", "train.n_critic=5", "train.g_lr=5e-5", "train.d_lr=5e-5"],
+    "wgan-gp": ["loss.name=wgan-gp", "loss.penalty=wgan-gp", "train.n_critic=5", "train.g_lr=1e-4",
+                "train.d_lr=1e-4", NO_D_NORM],
     "dragan": ["loss.name=nonsaturating", "loss.penalty=dragan", NO_D_NORM],
     # gankit's BEGAN family builds its own networks (model.name plays no part): see the module docstring.
     "began": ["model.family=began", "began.gamma=0.5", "began.lambda_k=0.001", "began.code_dim=64",
@@ -109,10 +115,17 @@ def loss_sets(loss: str, steps: int, seed: int, device: str = "cpu") -> list[str
     return shared + run_sets(steps, seed, device) + LOSS_SETS[loss]
 
 
+def g_steps(loss: str, epochs: float) -> int:
+    """G updates in `epochs` passes of D over the training images: as in the paper's code, each D step takes
+    one batch of 64 and G steps once every n_critic D steps."""
+    n_critic = resolve("dcgan-fashion", None, LOSS_SETS[loss]).train.n_critic
+    return max(1, int(epochs * TRAIN_IMAGES) // 64 // n_critic)
+
+
 def run_config(loss: str, seed: int, args: argparse.Namespace, preset: str | None = None) -> Config:
     """The config of one run: the shared networks with `loss`'s lines, or `preset` as it ships."""
     if preset is None:
-        steps = max(1, int(args.epochs * TRAIN_IMAGES) // 64)
+        steps = g_steps(loss, args.epochs)
         return resolve("dcgan-fashion", None, loss_sets(loss, steps, seed, args.device) + args.set)
     steps = resolve(preset, None, args.set).train.steps
     return resolve(preset, None, run_sets(steps, seed, args.device) + args.set)
@@ -152,7 +165,7 @@ def score_one(loss: str, seed: int, args: argparse.Namespace) -> dict:
 def measure_steps(loss: str, args: argparse.Namespace) -> None:
     """Print one loss's CPU seconds per G step (`args.measure_steps` steps after 3 warm-up steps) and what
     `args.epochs` would cost at that rate: the figures that size a full run before starting one."""
-    steps = max(1, int(args.epochs * TRAIN_IMAGES) // 64)
+    steps = g_steps(loss, args.epochs)
     cfg = resolve("dcgan-fashion", None, loss_sets(loss, steps, 0, args.device) + args.set)
     family = prepare_training(cfg).family
     for _ in range(3):

@@ -40,6 +40,25 @@ def test_every_loss_builds_the_papers_networks(loss: str) -> None:
     assert type(G).__name__ == "InfoGANGenerator" and type(D).__name__ == "InfoGANDiscriminator"
 
 
+def test_epochs_count_d_passes_as_the_papers_code_does() -> None:
+    # compare_gan counts a training step as one D update on one batch and updates G every n_critic steps,
+    # so 20 epochs give the 5-critic losses 1/5 of the G updates, and every loss sees the same images.
+    assert lucic.g_steps("nonsaturating", 20) == lucic.g_steps("lsgan", 20) == 55000 * 20 // 64 == 17187
+    assert lucic.g_steps("wgan", 20) == lucic.g_steps("wgan-gp", 20) == 17187 // 5
+    for loss in ("nonsaturating", "wgan", "wgan-gp"):
+        cfg = resolve("dcgan-fashion", None, lucic.loss_sets(loss, lucic.g_steps(loss, 20), 0))
+        assert abs(cfg.train.steps * cfg.train.n_critic * cfg.train.batch_size - 20 * 55000) < 5 * 64
+
+
+def test_wgan_rows_take_the_papers_code_defaults() -> None:
+    wgan = resolve("dcgan-fashion", None, lucic.loss_sets("wgan", 100, 0))
+    assert (wgan.train.optimizer, wgan.train.d_lr, wgan.train.d_betas[0], wgan.loss.clip) == ("adam", 5e-5, 0.5, 0.01)
+    assert wgan.model.d_options.get("norm", "batch") == "batch" and wgan.train.n_critic == 5
+    gp = resolve("dcgan-fashion", None, lucic.loss_sets("wgan-gp", 100, 0))
+    assert (gp.train.optimizer, gp.train.d_lr, gp.train.d_betas[0], gp.loss.penalty_weight) == ("adam", 1e-4, 0.5, 10.0)
+    assert gp.model.d_options["norm"] == "none" and gp.train.n_critic == 5
+
+
 def test_began_row_trains_the_began_family_on_the_shared_schedule() -> None:
     from gankit.families import build_generator
 
