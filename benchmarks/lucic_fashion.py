@@ -18,9 +18,8 @@ G steps for the one-D-step losses and 3,437 for WGAN and WGAN-GP (n_critic 5).
 Cost on a CPU (one thread of the project's 2-core machines): `--measure-steps 20 --losses
 nonsaturating,wgan-gp` (20 G steps per loss after 3 warm-up steps, nothing else trained) gave 0.33 CPU-s per
 G step for one-D-step losses and 2.02 for WGAN-GP (5 critic steps, each with a double backward); the full
-non-saturating run averaged 0.285; `--measure-steps 10` with two other jobs on the cores gave DRAGAN 0.51 and
-BEGAN 2.26. So 20 epochs take ~82 CPU-minutes for minimax, non-saturating and LSGAN, ~2 CPU-hours for
-WGAN-GP and a little less for WGAN, ~2.4 for DRAGAN and ~11 for BEGAN, plus ~28 CPU-minutes of Inception
+non-saturating run averaged 0.285; `--measure-steps 10` with two other jobs on the cores gave DRAGAN 0.51. So 20 epochs take ~82 CPU-minutes for minimax, non-saturating and LSGAN, ~2 CPU-hours for
+WGAN-GP, ~50 CPU-minutes for WGAN, ~2.4 CPU-hours for DRAGAN, plus ~28 CPU-minutes of Inception
 per 10,000 generated images and ~30 once for the cached 10,000 test features (docs/fashion-fid.md).
 `--device auto` (the default) picks a GPU when there is one. On one NVIDIA H200, with four losses training
 at once (one process each), G steps per second were ~71 for DRAGAN, ~72 for BEGAN (both runs 233 s and 285 s
@@ -43,9 +42,9 @@ DRAGAN share Adam 2e-4, betas (0.5, 0.999); DRAGAN is the non-saturating loss wi
 WGAN and WGAN-GP take the defaults of the paper's code (`src/params.py`): WGAN Adam 5e-5, beta1 0.5, weight
 clipping 0.01, D with batch norm; WGAN-GP Adam 1e-4, beta1 0.5, penalty 10, D without batch norm (its
 per-sample penalty would depend on the batch otherwise, and so for DRAGAN here); both 5 critic steps per G
-step. BEGAN: gankit's BEGAN family, which builds BEGAN's own networks rather than the shared pair (an
-autoencoder D and a decoder-shaped G, ELU, 64 channels at every scale, code 64), with Adam 1e-4 as in its
-paper, gamma 0.5, lambda_k 0.001, one D step per G step; its row compares a different architecture.
+step. BEGAN: gankit's BEGAN family on the paper code's BEGAN networks (`began.networks=infogan`: the shared G
+and an autoencoder D made of the shared D's two convolutions, a 64-unit code and a mirrored decoder) with
+its defaults: 5 D steps per G step, gamma 0.75, lambda_k 0.001, Adam 1e-4, beta1 0.5.
 
 Prints one JSON line per run, then a table beside Lucic et al.'s Table 2 Fashion-MNIST column (best FID of
 their large hyperparameter search, mean +- std over their top runs). Their numbers come from far more
@@ -95,9 +94,10 @@ LOSS_SETS: dict[str, list[str]] = {
     "wgan-gp": ["loss.name=wgan-gp", "loss.penalty=wgan-gp", "train.n_critic=5", "train.g_lr=1e-4",
                 "train.d_lr=1e-4", NO_D_NORM],
     "dragan": ["loss.name=nonsaturating", "loss.penalty=dragan", NO_D_NORM],
-    # gankit's BEGAN family builds its own networks (model.name plays no part): see the module docstring.
-    "began": ["model.family=began", "began.gamma=0.5", "began.lambda_k=0.001", "began.code_dim=64",
-              "began.convs=1", "train.g_lr=1e-4", "train.d_lr=1e-4"],
+    # gankit's BEGAN family with the paper code's BEGAN networks (shared G, InfoGAN-style autoencoder D) and
+    # defaults (`src/params.py`: 5 D steps, gamma 0.75, lambda 0.001, Adam 1e-4, beta1 0.5, no D batch norm).
+    "began": ["model.family=began", "began.networks=infogan", "began.gamma=0.75", "began.lambda_k=0.001",
+              "began.code_dim=64", "train.n_critic=5", "train.g_lr=1e-4", "train.d_lr=1e-4"],
 }
 
 

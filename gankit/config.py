@@ -289,6 +289,9 @@ class BEGANConfig:
     k_init: float = 0.0  # k_0, in [0, 1]
     code_dim: int = 64  # width of the autoencoder's code
     convs: int = 2  # 3x3 convs per scale in the autoencoder D and in G (the paper: 2; began-fashion: 1, for CPU speed)
+    # began: BEGAN's own networks (model.g_width / d_width, began.convs); infogan: Lucic et al.'s (28x28 only): the
+    # shared InfoGAN G (model.g_width) and an autoencoder D of the shared D's convs (model.d_width, began.code_dim)
+    networks: str = "began"
 
 
 @dataclass

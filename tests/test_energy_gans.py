@@ -12,6 +12,7 @@ from gankit.energy import (began_k_update, d_began, d_ebgan, g_began, g_ebgan, l
                            pull_away)
 from gankit.errors import GankitError
 from gankit.models.autoencoder import AutoencoderDiscriminator, BEGANGenerator
+from gankit.models.infogan import InfoGANAutoencoder
 from gankit.train.checkpoint import load_checkpoint
 
 TINY = ["--no-progress", "--threads", "1", "--set", "model.g_width=4", "--set", "model.d_width=4",
@@ -79,6 +80,52 @@ def test_autoencoder_and_began_generator_shapes_ranges_and_determinism():
         G(torch.randn(2, 6), torch.tensor([0, 1]))  # unconditional
 
 
+def test_infogan_autoencoder_shapes_ranges_norms_and_determinism():
+    torch.manual_seed(0)
+    x = torch.rand(3, 1, 28, 28) * 2 - 1
+    for norm, batch_norms in (("none", 0), ("batch", 3)):
+        D = InfoGANAutoencoder((1, 28, 28), 8, code_dim=5, norm=norm).eval()
+        recon, code = D(x)
+        assert recon.shape == x.shape and code.shape == (3, 5) and recon.abs().max() <= 1
+        assert torch.equal(D(x)[0], recon)
+        assert sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in D.modules()) == batch_norms
+    # Lucic et al.'s code: two convs (64, 128), a 64-unit code and the mirrored decoder: ~1.07M weights.
+    assert sum(p.numel() for p in InfoGANAutoencoder((1, 28, 28)).parameters()) == 1_073_601
+    with pytest.raises(GankitError, match="28, 28"):
+        InfoGANAutoencoder((1, 32, 32))
+    with pytest.raises(GankitError, match="norm"):
+        InfoGANAutoencoder((1, 28, 28), norm="group")
+
+
+def test_began_n_critic_steps_d_and_k_per_batch_and_g_once():
+    from types import SimpleNamespace
+
+    from gankit.families import began
+
+    cfg = resolve("began-fashion", None, ["model.g_width=4", "model.d_width=4", "train.batch_size=8", "data.limit=64",
+                                         "began.networks=infogan", "train.n_critic=3", "began.lambda_k=0.5"])
+    torch.manual_seed(0)
+    family = began.build(cfg, torch.device("cpu"), SimpleNamespace(rank=0, world_size=1, enabled=False))
+    assert type(family.G).__name__ == "InfoGANGenerator" and type(family.D).__name__ == "InfoGANAutoencoder"
+    calls = {"batches": 0, "k_updates": 0}
+    next_batch, after_d_step = family.data.next_batch, family.after_d_step
+
+    def counted_batch():
+        calls["batches"] += 1
+        return next_batch()
+
+    def counted_update():
+        calls["k_updates"] += 1
+        return after_d_step()
+
+    family.data.next_batch, family.after_d_step = counted_batch, counted_update
+    family.train_step()
+    assert calls == {"batches": 3, "k_updates": 3} and family.images_per_step == 24
+    steps = lambda opt: {int(state["step"]) for state in opt.state.values()}  # noqa: E731
+    assert steps(family.opt_d) == {3} and steps(family.opt_g) == {1}
+    assert 0 < family.k.item() <= 1
+
+
 def test_began_family_updates_k_from_the_step_losses():
     cfg = resolve("began-fashion", None, ["model.g_width=4", "model.d_width=4", "train.batch_size=8", "data.limit=32",
                                          "began.lambda_k=0.5", "began.k_init=0.1"])
@@ -97,9 +144,13 @@ def test_began_family_updates_k_from_the_step_losses():
     assert stats["d_loss"].item() == pytest.approx(stats["real_loss"].item() - 0.1 * stats["fake_loss"].item(), rel=1e-5)
 
 
-@pytest.mark.parametrize("preset", ["ebgan-fashion", "began-fashion"])
-def test_cli_train_sample_and_bit_exact_resume(tmp_path, preset):
-    common = ["--preset", preset, *TINY]
+@pytest.mark.parametrize("preset, extra", [
+    ("ebgan-fashion", []),
+    ("began-fashion", []),
+    ("began-fashion", ["--set", "began.networks=infogan", "--set", "train.n_critic=2"]),  # Lucic et al.'s BEGAN
+])
+def test_cli_train_sample_and_bit_exact_resume(tmp_path, preset, extra):
+    common = ["--preset", preset, *TINY, *extra]
     if preset == "began-fashion":
         common += ["--set", "began.lambda_k=0.05"]  # k_t moves off 0 within a few steps
     assert main(["train", *common, "--out", str(tmp_path / "full"), "--steps", "6"]) == 0
@@ -153,6 +204,8 @@ def test_ebgan_bad_settings_are_one_line_errors(sets, needle):
     (["began.lambda_k=-0.1"], "began.lambda_k"),
     (["model.conditioning=cgan"], "unconditional"),
     (["data.resolution=36"], "autoencoder"),
+    (["began.networks=dcgan"], "began.networks"),
+    (["began.networks=infogan", "data.resolution=32"], "28, 28"),
 ])
 def test_began_bad_settings_are_one_line_errors(sets, needle):
     from gankit.families import validate_family

@@ -59,13 +59,14 @@ def test_wgan_rows_take_the_papers_code_defaults() -> None:
     assert gp.model.d_options["norm"] == "none" and gp.train.n_critic == 5
 
 
-def test_began_row_trains_the_began_family_on_the_shared_schedule() -> None:
+def test_began_row_trains_the_began_family_on_the_papers_began_networks() -> None:
     from gankit.families import build_generator
 
-    cfg = resolve("dcgan-fashion", None, lucic.loss_sets("began", 17187, 0))
+    cfg = resolve("dcgan-fashion", None, lucic.loss_sets("began", lucic.g_steps("began", 20), 0))
     validate_family(cfg)
-    assert (cfg.model.family, cfg.model.z_dim, cfg.train.batch_size, cfg.train.steps) == ("began", 64, 64, 17187)
-    assert type(build_generator(cfg)).__name__ == "BEGANGenerator"
+    assert (cfg.model.family, cfg.began.networks, cfg.model.z_dim, cfg.train.batch_size) == ("began", "infogan", 64, 64)
+    assert (cfg.train.n_critic, cfg.train.steps, cfg.began.gamma, cfg.train.d_lr) == (5, 17187 // 5, 0.75, 1e-4)
+    assert type(build_generator(cfg)).__name__ == "InfoGANGenerator"
     assert lucic.PAPER_FID["began"] and "began" in lucic.DEFAULT_LOSSES
 
 

@@ -1,18 +1,21 @@
 """BEGAN (Berthelot, Schumm and Metz 2017, "Boundary Equilibrium Generative Adversarial Networks").
 
-D is an autoencoder; L(v) = mean |v - D(v)| is its L1 reconstruction loss. G shares the
-decoder's architecture (ELU, nearest upsampling, no batch norm; `BEGANGenerator`). One step:
+D is an autoencoder; L(v) = mean |v - D(v)| is its L1 reconstruction loss. One step:
 
     fake   = G(z)
     D step: minimise  L(x) - k_t L(G(z))                                  (`gankit.energy.d_began`)
-    G step: minimise  L(G(z))                                             (`g_began`)
     k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1)           (`began_k_update`)
-    M_global = L(x) + |gamma L(x) - L(G(z))|                              (`m_global`, logged every step)
+    M_global = L(x) + |gamma L(x) - L(G(z))|                              (`m_global`, logged)
+    (the D step and the k update repeat train.n_critic times, each on a fresh batch)
+    G step: minimise  L(G(z))                                             (`g_began`)
 
-k_t and M_global use the D step's L(x) and L(G(z)) (one D, one batch: the paper's simultaneous
+k_t and M_global use each D step's L(x) and L(G(z)) (one D, one batch: the paper's simultaneous
 update); G's loss is taken after D's update, as gankit's other families do. The G step reuses
-the D step's fake batch. k_t is a float32 tensor in the family state, so it is checkpointed
-and a resumed run continues bit for bit. `model.name` plays no part: G is always BEGAN's.
+the last D step's fake batch. k_t is a float32 tensor in the family state, so it is checkpointed
+and a resumed run continues bit for bit. `model.name` plays no part; `began.networks` picks the pair:
+"began", BEGAN's own (G shares the decoder's architecture: ELU, nearest upsampling, no batch norm;
+`BEGANGenerator`), or "infogan", Lucic et al.'s (the shared InfoGAN G and `InfoGANAutoencoder`,
+28x28 only), which their study trains with 5 D steps per G step, gamma 0.75 and Adam 1e-4.
 """
 
 from __future__ import annotations
@@ -25,12 +28,16 @@ from gankit.energy import began_k_update, d_began, g_began, l1_energy, m_global
 from gankit.errors import GankitError
 from gankit.families.ebgan import EnergyFamily, build_discriminator, build_networks, validate_energy_family
 from gankit.models.autoencoder import BEGANGenerator
+from gankit.models.infogan import InfoGANAutoencoder, InfoGANGenerator, infogan_shape
 
 KIND = "generation"
+NETWORKS = ("began", "infogan")  # BEGAN's own; Lucic et al.'s shared InfoGAN-style G and their BEGAN autoencoder
 
 
 def validate(cfg: Config) -> None:
     """Range checks of the `began` section and what BEGAN needs from the rest of the config."""
+    from gankit.build import data_shape
+
     validate_energy_family(cfg, "began")
     b = cfg.began
     if not 0 < b.gamma <= 1:
@@ -41,6 +48,10 @@ def validate(cfg: Config) -> None:
         raise GankitError(f"began.k_init must be in [0, 1], got {b.k_init}")
     if b.code_dim < 1 or b.convs < 1:
         raise GankitError(f"began.code_dim and began.convs must be >= 1, got {b.code_dim} and {b.convs}")
+    if b.networks not in NETWORKS:
+        raise GankitError(f"began.networks must be one of {', '.join(NETWORKS)}, got '{b.networks}'")
+    if b.networks == "infogan":
+        infogan_shape(data_shape(cfg.data))  # a one-line error for anything but 28x28
     if cfg.model.g_options:
         raise GankitError("model.g_options: BEGAN's generator takes none (its width is model.g_width, its convs began.convs)")
 
@@ -66,8 +77,9 @@ class BEGANFamily(EnergyFamily):
         loss = g_began(l1_energy(fake, recon).mean())
         return loss, {"g_loss": loss.detach()}
 
-    def after_step(self, stats: dict[str, Tensor]) -> dict[str, Tensor]:
-        """The k_t update and the convergence measure, from the D step's losses."""
+    def after_d_step(self) -> dict[str, Tensor]:
+        """The k_t update and the convergence measure, from the D step's losses (after every D step, as in
+        the BEGAN paper and Lucic et al.'s code)."""
         b = self.cfg.began
         real_loss, fake_loss = self._losses
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -87,16 +99,27 @@ class BEGANFamily(EnergyFamily):
 
 
 def build_generator(cfg: Config) -> nn.Module:
-    """G alone, from the config: BEGAN's decoder-shaped generator."""
+    """G alone, from the config: BEGAN's decoder-shaped generator, or the shared InfoGAN G (began.networks)."""
     from gankit.build import data_shape
 
+    if cfg.began.networks == "infogan":
+        return InfoGANGenerator(cfg.model.z_dim, data_shape(cfg.data), cfg.model.g_width)
     return BEGANGenerator(cfg.model.z_dim, data_shape(cfg.data), cfg.model.g_width, cfg.began.convs)
 
 
+def build_autoencoder(cfg: Config) -> nn.Module:
+    """The autoencoder D that began.networks names: `[N, C, H, W] -> (reconstruction, code)`."""
+    from gankit.build import data_shape
+
+    if cfg.began.networks == "infogan":
+        return InfoGANAutoencoder(data_shape(cfg.data), cfg.model.d_width, cfg.began.code_dim, **cfg.model.d_options)
+    return build_discriminator(cfg, cfg.began.code_dim, cfg.began.convs)
+
+
 def build(cfg: Config, device: torch.device, env) -> BEGANFamily:
-    """Data, BEGAN's G, the autoencoder D, optimizers and EMA for `cfg`, on `device`."""
+    """Data, G, the autoencoder D, optimizers and EMA for `cfg`, on `device`."""
     from gankit.build import build_data
 
     data = build_data(cfg, device, rank=env.rank, world_size=env.world_size)
-    G, D = build_networks(cfg, build_generator(cfg), build_discriminator(cfg, cfg.began.code_dim, cfg.began.convs), device)
+    G, D = build_networks(cfg, build_generator(cfg), build_autoencoder(cfg), device)
     return BEGANFamily(cfg, G, D, data, device, env.world_size)

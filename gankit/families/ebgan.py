@@ -100,6 +100,8 @@ class EnergyFamily(PairFamily):
         # Real and fake batches go through D in one call when that is exact: no batch statistics.
         self.one_call = not has_batch_norm(D)
         self._d_trainable = [p for p in D.parameters() if p.requires_grad]
+        self.n_critic = cfg.train.n_critic
+        self.images_per_step = cfg.train.batch_size * cfg.train.n_critic
 
     # --- the step -------------------------------------------------------------------------------
 
@@ -111,12 +113,17 @@ class EnergyFamily(PairFamily):
         return self.D_run(real)[0], self.D_run(fake)[0]
 
     def train_step(self) -> dict[str, Tensor]:
-        """One D update, then one G update on the same fake batch (the papers' alternating steps)."""
-        real, _ = self.data.next_batch()
-        with autocast(self.device, self.precision):
-            fake = self.G_run(torch.randn(real.shape[0], self.G.z_dim, device=self.device))
-            d_loss, stats = self.d_objective(real, fake.detach())
-        self._update(d_loss, self.opt_d, "d")
+        """train.n_critic D updates, each on a fresh real and fake batch and each followed by `after_d_step`
+        (BEGAN's k_t), then one G update on the last D step's fake batch (the papers' alternating steps)."""
+        for i in range(self.n_critic):
+            real, _ = self.data.next_batch()
+            keep_graph = i == self.n_critic - 1  # only the last fake batch feeds G's update
+            with autocast(self.device, self.precision), torch.set_grad_enabled(keep_graph):
+                fake = self.G_run(torch.randn(real.shape[0], self.G.z_dim, device=self.device))
+            with autocast(self.device, self.precision):
+                d_loss, stats = self.d_objective(real, fake.detach())
+            self._update(d_loss, self.opt_d, "d")
+            stats.update(self.after_d_step())
         for p in self._d_trainable:  # G's backward needs no gradients of D's weights
             p.requires_grad_(False)
         try:
@@ -131,7 +138,6 @@ class EnergyFamily(PairFamily):
             self.ema.update(self.G)
         for scheduler in self.schedulers:
             scheduler.step()
-        stats.update(self.after_step(stats))
         return stats
 
     def d_objective(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -140,8 +146,8 @@ class EnergyFamily(PairFamily):
     def g_objective(self, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError
 
-    def after_step(self, stats: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Updates that follow both steps (BEGAN's k_t); returns extra statistics."""
+    def after_d_step(self) -> dict[str, Tensor]:
+        """Updates that follow each D step (BEGAN's k_t); returns extra statistics."""
         return {}
 
     def _update(self, loss: Tensor, opt: torch.optim.Optimizer, which: str) -> None:

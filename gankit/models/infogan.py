@@ -12,6 +12,11 @@ Every layer scales with `width / 64`, so width 64 is the paper's network. Only i
 (C, 28, 28) are built (two stride-2 stages around a 7x7 map). `D(norm="none")` drops D's batch
 norms: WGAN-GP's and DRAGAN's penalties are per sample, and batch norm mixes samples.
 
+- BEGAN's autoencoder D in the paper's code (`InfoGANAutoencoder`): encoder conv 4x4 s2 to `width` + LReLU
+  -> conv 4x4 s2 to 2*width + LReLU -> fc `code_dim` (+ BN) + LReLU; decoder fc 2*width*7*7 (+ BN) + LReLU
+  -> deconv 4x4 s2 to `width` (+ BN) + LReLU -> deconv 4x4 s2 to C, tanh. The optional batch norms follow
+  the code's `discriminator_batchnorm` (off by default for BEGAN there, `norm="none"` here).
+
 The reshapes between the 7x7 maps and the fully connected layers go through NHWC order (as in
 `gankit.models.dcgan`), so they cost nothing when the trainer puts the models in channels_last.
 """
@@ -107,3 +112,44 @@ class InfoGANDiscriminator(nn.Module):
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
         return self.head(self.features(x, c)).squeeze(1)
+
+
+class InfoGANAutoencoder(nn.Module):
+    """`D(x [N, C, 28, 28] in [-1, 1]) -> (reconstruction [N, C, 28, 28] in [-1, 1], code [N, code_dim])`.
+
+    The autoencoder D that Lucic et al.'s code gives BEGAN: the shared D's two convolutions as encoder (no
+    fc1024), a `code_dim` bottleneck, and the shared G's layout as decoder, LeakyReLU throughout. Same
+    contract as `gankit.models.autoencoder.AutoencoderDiscriminator`, so the energy families take either."""
+
+    def __init__(self, in_shape: Sequence[int], width: int = 64, code_dim: int = 64, norm: str = "none") -> None:
+        super().__init__()
+        check_int("width", width, 1)
+        check_int("code_dim", code_dim, 1)
+        if norm not in D_NORMS:
+            raise GankitError(f"infogan D norm '{norm}' is unknown; choose one of: {', '.join(D_NORMS)}")
+        channels, _, _ = infogan_shape(in_shape)
+        self.in_shape = as_shape(in_shape, "in_shape")
+        self.base_channels = 2 * width
+        batch = norm == "batch"
+        flat = self.base_channels * BASE * BASE
+        self.encoder = nn.Sequential(
+            nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, self.base_channels, 4, 2, 1), nn.LeakyReLU(0.2),
+        )
+        self.code = nn.Sequential(nn.Linear(flat, code_dim), *([nn.BatchNorm1d(code_dim)] if batch else []),
+                                  nn.LeakyReLU(0.2))
+        self.expand = nn.Sequential(nn.Linear(code_dim, flat), *([nn.BatchNorm1d(flat)] if batch else []),
+                                    nn.LeakyReLU(0.2))
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(self.base_channels, width, 4, 2, 1), *([nn.BatchNorm2d(width)] if batch else []),
+            nn.LeakyReLU(0.2),
+            nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),
+        )
+        self.apply(init_dcgan_weights)
+
+    def forward(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        reject_labels(c, "infogan")
+        h = self.encoder(x)
+        code = self.code(h.permute(0, 2, 3, 1).reshape(h.shape[0], -1))  # NHWC flatten, as InfoGANDiscriminator
+        h = self.expand(code).view(x.shape[0], BASE, BASE, self.base_channels).permute(0, 3, 1, 2)
+        return self.decoder(h), code
