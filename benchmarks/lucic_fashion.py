@@ -13,18 +13,16 @@ What "20 epochs" means: in the paper's code (google/compare_gan, `src/generate_t
 every `disc_iters`-th step; MNIST and Fashion-MNIST runs take 20 * 50,000 // 64 = 15,625 such steps. So 20
 epochs are 20 passes of D over the data, and a loss with 5 critic steps makes 1/5 as many G updates. Here
 `--epochs` counts the same D passes over gankit's 55,000 training images: 17,187 D steps, which are 17,187
-G steps for the one-D-step losses and 3,437 for WGAN and WGAN-GP (n_critic 5).
+G steps for the one-D-step losses and 3,437 for WGAN, WGAN-GP and BEGAN (n_critic 5).
 
-Cost on a CPU (one thread of the project's 2-core machines): `--measure-steps 20 --losses
-nonsaturating,wgan-gp` (20 G steps per loss after 3 warm-up steps, nothing else trained) gave 0.33 CPU-s per
-G step for one-D-step losses and 2.02 for WGAN-GP (5 critic steps, each with a double backward); the full
-non-saturating run averaged 0.285; `--measure-steps 10` with two other jobs on the cores gave DRAGAN 0.51. So 20 epochs take ~82 CPU-minutes for minimax, non-saturating and LSGAN, ~2 CPU-hours for
-WGAN-GP, ~50 CPU-minutes for WGAN, ~2.4 CPU-hours for DRAGAN, plus ~28 CPU-minutes of Inception
-per 10,000 generated images and ~30 once for the cached 10,000 test features (docs/fashion-fid.md).
-`--device auto` (the default) picks a GPU when there is one. On one NVIDIA H200, with four losses training
-at once (one process each), G steps per second were ~71 for DRAGAN, ~72 for BEGAN (both runs 233 s and 285 s
-of wall time), ~33 for WGAN and ~27 for WGAN-GP; WGAN's rate did not rise when the other runs ended, so at
-this network size the per-step host overhead bounds it, not the GPU.
+Cost on a CPU (one thread of the project's 2-core machines): the full 20-epoch runs took 82-88 CPU-minutes
+for minimax, non-saturating and LSGAN, 54 for WGAN and 102 for WGAN-GP; `--measure-steps 10` gave 0.51
+CPU-s per G step for DRAGAN (~2.4 CPU-hours a run) and 0.87 for BEGAN (~50 CPU-minutes). Scoring adds ~30
+CPU-minutes of Inception per 10,000 generated images, and ~31 once for the cached 10,000 test features
+(docs/fashion-fid.md). `--device auto` (the default) picks a GPU when there is one. On one NVIDIA H200, with
+four losses training at once (one process each), G steps per second were ~71 for DRAGAN and ~72 for BEGAN
+on its own networks (runs of 233 s and 285 s), ~33 for WGAN and ~27 for WGAN-GP; WGAN's rate did not rise
+when the other runs ended, so at this network size the per-step host overhead bounds it, not the GPU.
 
 Each loss trains the paper's shared InfoGAN-style networks (`gankit.models.infogan`: D conv64-conv128(BN)
 -fc1024(BN)-fc1, G fc1024-fc(128x7x7)-deconv64-deconv1) with z 64 and batch 64 for `--epochs` passes over
