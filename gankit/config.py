@@ -287,6 +287,7 @@ class BEGANConfig:
     gamma: float = 0.5  # diversity ratio E[L(G(z))] / E[L(x)] the controller holds (lower = sharper, less diverse)
     lambda_k: float = 0.001  # gain of the k_t update (k's learning rate)
     k_init: float = 0.0  # k_0, in [0, 1]
+    clip_k: bool = True  # keep k_t in [0, 1] (the BEGAN paper); false: unbounded, as Lucic et al.'s code has it
     code_dim: int = 64  # width of the autoencoder's code
     convs: int = 2  # 3x3 convs per scale in the autoencoder D and in G (the paper: 2; began-fashion: 1, for CPU speed)
     # began: BEGAN's own networks (model.g_width / d_width, began.convs); infogan: Lucic et al.'s (28x28 only): the

@@ -72,13 +72,16 @@ def g_began(fake_loss: Tensor) -> Tensor:
     return fake_loss
 
 
-def began_k_update(k: Tensor, real_loss: Tensor, fake_loss: Tensor, gamma: float, lambda_k: float) -> Tensor:
+def began_k_update(k: Tensor, real_loss: Tensor, fake_loss: Tensor, gamma: float, lambda_k: float,
+                    clip: bool = True) -> Tensor:
     """k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1), as a detached tensor like `k`.
 
     Proportional control of the equilibrium E[L(G(z))] = gamma E[L(x)]: when fakes reconstruct
-    too well (D is losing), k grows and D pushes harder on them; k is clipped to [0, 1]."""
+    too well (D is losing), k grows and D pushes harder on them. The BEGAN paper clips k to [0, 1];
+    `clip=False` leaves it unbounded, as Lucic et al.'s code does (k < 0 makes D reconstruct fakes too)."""
     balance = gamma * real_loss.detach().to(k.dtype) - fake_loss.detach().to(k.dtype)
-    return torch.clamp(k + lambda_k * balance, 0.0, 1.0)
+    k_next = k + lambda_k * balance
+    return torch.clamp(k_next, 0.0, 1.0) if clip else k_next
 
 
 def m_global(real_loss: Tensor, fake_loss: Tensor, gamma: float) -> Tensor:

@@ -58,6 +58,9 @@ def test_began_losses_k_update_clipping_and_m_global():
     assert began_k_update(k, real, fake, gamma=0.5, lambda_k=0.01).item() == pytest.approx(0.251)
     assert began_k_update(torch.tensor(0.999), real, fake, 0.5, 1.0).item() == 1.0  # clipped above
     assert began_k_update(torch.tensor(0.001), real, torch.tensor(0.9), 0.5, 1.0).item() == 0.0  # and below
+    # clip=False (Lucic et al.'s code): k leaves [0, 1] both ways
+    assert began_k_update(torch.tensor(0.001), real, torch.tensor(0.9), 0.5, 1.0, clip=False).item() == pytest.approx(-0.699)
+    assert began_k_update(torch.tensor(0.999), real, fake, 0.5, 1.0, clip=False).item() == pytest.approx(1.099)
     # M_global = L(x) + |gamma L(x) - L(G(z))| = 0.4 + |0.2 - 0.1|
     assert m_global(real, fake, 0.5).item() == pytest.approx(0.5)
     assert m_global(real, torch.tensor(0.3), 0.5).item() == pytest.approx(0.5)  # the absolute value
@@ -142,6 +145,24 @@ def test_began_family_updates_k_from_the_step_losses():
     assert stats["m_global"].item() == pytest.approx(
         stats["real_loss"].item() + abs(0.5 * stats["real_loss"].item() - stats["fake_loss"].item()), rel=1e-5)
     assert stats["d_loss"].item() == pytest.approx(stats["real_loss"].item() - 0.1 * stats["fake_loss"].item(), rel=1e-5)
+
+
+def test_began_clip_k_false_lets_k_go_below_zero_and_resumes_it():
+    cfg = resolve("began-fashion", None, ["model.g_width=4", "model.d_width=4", "train.batch_size=8", "data.limit=32",
+                                         "began.lambda_k=2.0", "began.gamma=0.1", "began.clip_k=false"])
+    from types import SimpleNamespace
+
+    from gankit.families import began
+
+    torch.manual_seed(0)
+    family = began.build(cfg, torch.device("cpu"), SimpleNamespace(rank=0, world_size=1, enabled=False))
+    stats = family.train_step()
+    expected_k = 2.0 * (0.1 * stats["real_loss"].item() - stats["fake_loss"].item())
+    assert expected_k < 0 and family.k.item() == pytest.approx(expected_k, abs=1e-6)  # not clipped to 0
+    state = family.state_dict()
+    family.k = torch.tensor(0.5)
+    family.load_state_dict(state)
+    assert family.k.item() == pytest.approx(expected_k, abs=1e-6)
 
 
 @pytest.mark.parametrize("preset, extra", [

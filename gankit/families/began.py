@@ -4,7 +4,7 @@ D is an autoencoder; L(v) = mean |v - D(v)| is its L1 reconstruction loss. One s
 
     fake   = G(z)
     D step: minimise  L(x) - k_t L(G(z))                                  (`gankit.energy.d_began`)
-    k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1)           (`began_k_update`)
+    k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1)           (`began_k_update`; began.clip_k)
     M_global = L(x) + |gamma L(x) - L(G(z))|                              (`m_global`, logged)
     (the D step and the k update repeat train.n_critic times, each on a fresh batch)
     G step: minimise  L(G(z))                                             (`g_began`)
@@ -87,7 +87,7 @@ class BEGANFamily(EnergyFamily):
             both = torch.stack([real_loss, fake_loss])
             torch.distributed.all_reduce(both)
             real_loss, fake_loss = both / torch.distributed.get_world_size()
-        self.k = began_k_update(self.k, real_loss, fake_loss, b.gamma, b.lambda_k)
+        self.k = began_k_update(self.k, real_loss, fake_loss, b.gamma, b.lambda_k, clip=b.clip_k)
         return {"m_global": m_global(real_loss, fake_loss, b.gamma)}
 
     def state_dict(self) -> dict:
