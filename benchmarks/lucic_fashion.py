@@ -13,11 +13,12 @@ What "20 epochs" means: in the paper's code (google/compare_gan, `src/generate_t
 every `disc_iters`-th step; MNIST and Fashion-MNIST runs take 20 * 50,000 // 64 = 15,625 such steps. So 20
 epochs are 20 passes of D over the data, and a loss with 5 critic steps makes 1/5 as many G updates. Here
 `--epochs` counts the same D passes over gankit's 55,000 training images: 17,187 D steps, which are 17,187
-G steps for the one-D-step losses and 3,437 for WGAN, WGAN-GP and BEGAN (n_critic 5).
+G steps for the one-D-step losses (BEGAN's row included) and 3,437 for WGAN and WGAN-GP (n_critic 5).
 
 Cost on a CPU (one thread of the project's 2-core machines): the full 20-epoch runs took 82-88 CPU-minutes
 for minimax, non-saturating and LSGAN, 54 for WGAN and 102 for WGAN-GP; `--measure-steps 10` gave 0.51
-CPU-s per G step for DRAGAN (~2.4 CPU-hours a run) and 0.87 for BEGAN (~50 CPU-minutes). Scoring adds ~30
+CPU-s per G step for DRAGAN (~2.4 CPU-hours a run); BEGAN's row (one D step) runs ~3.3 G steps per second
+with two trainings on the cores (~87 minutes). Scoring adds ~30
 CPU-minutes of Inception per 10,000 generated images, and ~31 once for the cached 10,000 test features
 (docs/fashion-fid.md). `--device auto` (the default) picks a GPU when there is one. On one NVIDIA H200, with
 four losses training at once (one process each), G steps per second were ~71 for DRAGAN and ~72 for BEGAN
@@ -41,8 +42,10 @@ WGAN and WGAN-GP take the defaults of the paper's code (`src/params.py`): WGAN A
 clipping 0.01, D with batch norm; WGAN-GP Adam 1e-4, beta1 0.5, penalty 10, D without batch norm (its
 per-sample penalty would depend on the batch otherwise, and so for DRAGAN here); both 5 critic steps per G
 step. BEGAN: gankit's BEGAN family on the paper code's BEGAN networks (`began.networks=infogan`: the shared G
-and an autoencoder D made of the shared D's two convolutions, a 64-unit code and a mirrored decoder) with
-its defaults: 5 D steps per G step, gamma 0.75, lambda_k 0.001, Adam 1e-4, beta1 0.5.
+and an autoencoder D made of the shared D's two convolutions, a 64-unit code and a mirrored decoder), k_t
+unclipped as in that code (`began.clip_k=false`), one D step per G step, gamma 0.9, lambda_k 0.001, Adam 1e-4,
+beta1 0.5: a point of the code's narrow search range. Its defaults (5 D steps, gamma 0.75) kept G's samples
+grey noise for half a run (docs/fashion-fid.md has the screen).
 
 Prints one JSON line per run, then a table beside Lucic et al.'s Table 2 Fashion-MNIST column (best FID of
 their large hyperparameter search, mean +- std over their top runs). Their numbers come from far more
@@ -92,10 +95,12 @@ LOSS_SETS: dict[str, list[str]] = {
     "wgan-gp": ["loss.name=wgan-gp", "loss.penalty=wgan-gp", "train.n_critic=5", "train.g_lr=1e-4",
                 "train.d_lr=1e-4", NO_D_NORM],
     "dragan": ["loss.name=nonsaturating", "loss.penalty=dragan", NO_D_NORM],
-    # gankit's BEGAN family with the paper code's BEGAN networks (shared G, InfoGAN-style autoencoder D) and
-    # defaults (`src/params.py`: 5 D steps, gamma 0.75, lambda 0.001, Adam 1e-4, beta1 0.5, no D batch norm).
-    "began": ["model.family=began", "began.networks=infogan", "began.gamma=0.75", "began.lambda_k=0.001",
-              "began.code_dim=64", "train.n_critic=5", "train.g_lr=1e-4", "train.d_lr=1e-4"],
+    # gankit's BEGAN family with the paper code's BEGAN networks (shared G, InfoGAN-style autoencoder D), k_t
+    # unclipped as in that code, and a point of its narrow search range (`src/params.py`: one D step, gamma 0.9,
+    # lambda 0.001, Adam 1e-4, beta1 0.5, no D batch norm). Its defaults (5 D steps, gamma 0.75) left G's samples
+    # grey noise for half a run here; docs/fashion-fid.md has the screen.
+    "began": ["model.family=began", "began.networks=infogan", "began.gamma=0.9", "began.lambda_k=0.001",
+              "began.clip_k=false", "began.code_dim=64", "train.n_critic=1", "train.g_lr=1e-4", "train.d_lr=1e-4"],
 }
 
 

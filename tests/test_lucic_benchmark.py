@@ -65,7 +65,8 @@ def test_began_row_trains_the_began_family_on_the_papers_began_networks() -> Non
     cfg = resolve("dcgan-fashion", None, lucic.loss_sets("began", lucic.g_steps("began", 20), 0))
     validate_family(cfg)
     assert (cfg.model.family, cfg.began.networks, cfg.model.z_dim, cfg.train.batch_size) == ("began", "infogan", 64, 64)
-    assert (cfg.train.n_critic, cfg.train.steps, cfg.began.gamma, cfg.train.d_lr) == (5, 17187 // 5, 0.75, 1e-4)
+    assert (cfg.train.n_critic, cfg.train.steps, cfg.began.gamma, cfg.train.d_lr) == (1, 17187, 0.9, 1e-4)
+    assert cfg.began.clip_k is False  # the paper's code lets k_t leave [0, 1]
     assert type(build_generator(cfg)).__name__ == "InfoGANGenerator"
     assert lucic.PAPER_FID["began"] and "began" in lucic.DEFAULT_LOSSES
 
