@@ -182,7 +182,8 @@ def measure_steps(loss: str, args: argparse.Namespace) -> None:
 
 
 def print_table(records: list[dict], n: int) -> None:
-    print(f"\nInception FID, {n} generated vs {n} Fashion-MNIST test images; paper = Lucic et al. 2018 Table 2")
+    print(f"\nInception FID, {n} generated vs {n} Fashion-MNIST test images; paper = Lucic et al. 2018 Table 2 "
+          "(typed by hand, not checked against the paper: see PAPER_FID)")
     print(f"{'loss / preset':<16} {'seed':>4} {'px':>3} {'steps':>7} {'train CPU s':>12} {'train wall s':>12} "
           f"{'trained on':>10} {'eval CPU s':>11} {'FID':>9}  paper FID")
     for r in records:
