@@ -18,9 +18,8 @@ G steps for the one-D-step losses (BEGAN's row included) and 3,437 for WGAN and 
 Cost on a CPU (one thread of the project's 2-core machines): the full 20-epoch runs took 82-88 CPU-minutes
 for minimax, non-saturating and LSGAN, 54 for WGAN and 102 for WGAN-GP; `--measure-steps 10` gave 0.51
 CPU-s per G step for DRAGAN (~2.4 CPU-hours a run); BEGAN's row (one D step) took 83 CPU-minutes. Scoring
-adds ~30
-CPU-minutes of Inception per 10,000 generated images, and ~31 once for the cached 10,000 test features
-(docs/fashion-fid.md). `--device auto` (the default) picks a GPU when there is one. On one NVIDIA H200, with
+adds ~30 CPU-minutes of Inception per 10,000 generated images, and ~31 once for the cached 10,000 test
+features (docs/fashion-fid.md). `--device auto` (the default) picks a GPU when there is one. On one NVIDIA H200, with
 four losses training at once (one process each), G steps per second were ~71 for DRAGAN and ~72 for BEGAN
 on its own networks (runs of 233 s and 285 s), ~33 for WGAN and ~27 for WGAN-GP; WGAN's rate did not rise
 when the other runs ended, so at this network size the per-step host overhead bounds it, not the GPU.

@@ -227,6 +227,7 @@ def test_ebgan_bad_settings_are_one_line_errors(sets, needle):
     (["data.resolution=36"], "autoencoder"),
     (["began.networks=dcgan"], "began.networks"),
     (["began.networks=infogan", "data.resolution=32"], "28, 28"),
+    (["began.clip_k=maybe"], "began.clip_k"),
 ])
 def test_began_bad_settings_are_one_line_errors(sets, needle):
     from gankit.families import validate_family
